@@ -5,7 +5,10 @@ import argparse
 import sys
 
 from ..model import TransTConfig
+from .keys import infer_config
 from .loader import CheckpointError, load_model, read_checkpoint, save_checkpoint
+
+ARCHITECTURE_OVERRIDES = ('nhead', 'template_size', 'search_size')
 
 
 def main(argv=None) -> int:
@@ -16,17 +19,19 @@ def main(argv=None) -> int:
     parser.add_argument('input', help='checkpoint to read (nothing in it is executed)')
     parser.add_argument('output', help='project-format checkpoint to write (atomically)')
     parser.add_argument('--half', action='store_true', help='store float tensors as float16 (half size)')
-    parser.add_argument('--nhead', type=int, default=None,
-                        help='attention heads, when not the default 8 (not recorded in authors\' files)')
+    for name in ARCHITECTURE_OVERRIDES:
+        parser.add_argument('--' + name.replace('_', '-'), type=int, default=None,
+                            help=f'{name}, when not the default (state dicts do not record it)')
     args = parser.parse_args(argv)
     try:
         checkpoint = read_checkpoint(args.input)
+        overrides = {name: getattr(args, name) for name in ARCHITECTURE_OVERRIDES if getattr(args, name)}
         config = None
-        if args.nhead is not None:
-            from .keys import infer_config
-            config = TransTConfig(**{**infer_config(checkpoint.state_dict).to_dict(), 'nhead': args.nhead})
+        if overrides:
+            base = checkpoint.config or infer_config(checkpoint.state_dict)
+            config = TransTConfig(**{**base.to_dict(), **overrides})
         model = load_model(args.input, config=config)
-    except CheckpointError as error:
+    except (CheckpointError, ValueError) as error:
         print(f'transt-convert: error: {error}', file=sys.stderr)
         return 1
     meta = {'converted_from': str(args.input), 'source_format': checkpoint.source_format, **checkpoint.meta}
