@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from transt_ros.model import TransTConfig, build_transt
+from transt_ros.model.inference import fast_inference_copy, fold_batchnorm, reference_copy
 from transt_ros.model.position_encoding import sine_position_encoding
 from transt_ros.tracking import Tracker
 
@@ -17,15 +18,12 @@ def test_state_dict_keys_match_the_authors_layout():
     assert ours == theirs
 
 
-@pytest.mark.parametrize('fused', [True, False], ids=['fast', 'reference'])
-def test_model_outputs_equal_golden(golden_model, fused):
+@pytest.mark.parametrize('make_path', [fast_inference_copy, reference_copy], ids=['fast', 'reference'])
+def test_model_outputs_equal_golden(golden_model, make_path):
     io = model_io()
-    golden_model.set_fused_attention(fused)
-    try:
-        with torch.no_grad():
-            out = golden_model(template=torch.from_numpy(io['template']), search=torch.from_numpy(io['search']))
-    finally:
-        golden_model.set_fused_attention(True)
+    with torch.no_grad():
+        out = make_path(golden_model)(template=torch.from_numpy(io['template']),
+                                      search=torch.from_numpy(io['search']))
     assert out['pred_logits'].shape == (1, 1024, 2)
     assert out['pred_boxes'].shape == (1, 1024, 4)
     np.testing.assert_allclose(out['pred_logits'].numpy(), io['pred_logits'], atol=1e-3, rtol=0)
@@ -41,10 +39,11 @@ def test_backbone_and_position_encoding_equal_golden(golden_model):
     np.testing.assert_allclose(sine_position_encoding(16, 16, 128).numpy(), io['template_pos'], atol=1e-5)
 
 
+@pytest.mark.parametrize('path', ['fast', 'reference'])
 @pytest.mark.parametrize('name', VIDEOS)
-def test_tracker_boxes_equal_golden(golden_model, name):
+def test_tracker_boxes_equal_golden(golden_model, name, path):
     data = video(name)
-    tracker = Tracker(golden_model)
+    tracker = Tracker(golden_model, path=path)
     tracker.initialize(data['frames'][0], data['init_bbox'])
     for index in range(1, len(data['frames'])):
         result = tracker.track(data['frames'][index])
@@ -63,3 +62,11 @@ def test_light_variants_build_and_run():
     assert out['pred_logits'].shape == (2, 256, 2)
     assert out['pred_boxes'].shape == (2, 256, 4)
     assert ((out['pred_boxes'] >= 0) & (out['pred_boxes'] <= 1)).all()
+
+
+def test_fast_copy_folds_every_batchnorm_and_leaves_the_original_alone(golden_model):
+    keys_before = set(golden_model.state_dict())
+    fast = fast_inference_copy(golden_model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert set(golden_model.state_dict()) == keys_before
+    assert fold_batchnorm(build_transt(TransTConfig(backbone='resnet18')).backbone) == 1 + 2 * 6 + 2

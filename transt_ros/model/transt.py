@@ -37,6 +37,7 @@ class TransT(nn.Module):
         self.class_embed = MLP(config.d_model, config.d_model, 2, 3)
         self.bbox_embed = MLP(config.d_model, config.d_model, 4, 3)
         self._pos_cache: dict = {}
+        self.cache_template_attention = True
 
     def position_encoding(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """(1, H*W, C) sine encoding for an HxW feature map, cached per shape/device/dtype."""
@@ -57,7 +58,8 @@ class TransT(nn.Module):
         tokens, pos = self.embed(template)
         pos = pos.expand(tokens.shape[0], -1, -1)
         first_layer = self.featurefusion_network.encoder.layers[0]
-        attended = None if self.training else first_layer.self_attend_template(tokens, pos)
+        cache = self.cache_template_attention and not self.training
+        attended = first_layer.self_attend_template(tokens, pos) if cache else None
         return TemplateFeatures(tokens, pos, attended)
 
     def track(self, template: TemplateFeatures, search: torch.Tensor) -> dict:

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..model.inference import fast_inference_copy, reference_copy
 from .crop import context_side, crop_and_resize, normalize_crop
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+PATHS = {'fast': fast_inference_copy, 'reference': reference_copy}
 
 
 class TrackerInputError(ValueError):
@@ -23,12 +25,13 @@ class TrackResult:
 
     box: (x, y, w, h) in pixels, top-left corner, floats.
     score: raw target probability at the chosen cell, in [0, 1] (the confidence).
-    penalized_score: the window-penalised score of that cell (what the authors report).
+    penalized_score: the window-penalised score of that cell (what the authors report);
+        None for trackers without one.
     """
 
     box: tuple[float, float, float, float]
     score: float
-    penalized_score: float
+    penalized_score: float | None = None
 
 
 def check_frame(frame) -> np.ndarray:
@@ -61,18 +64,24 @@ class Tracker:
     """TransT single-object tracker around a loaded model.
 
     ``device``: 'cpu', 'cuda', 'cuda:N'; ``precision``: 'fp32', or 'fp16'/'bf16' (CUDA).
+    ``path``: 'fast' (default: folded BatchNorm, fused attention, cached template work) or
+    'reference' (the plain eager model); the tracker works on its own copy of ``model``.
     Post-processing constants (``window_influence`` ...) are ``PostprocessParams`` fields.
     """
 
-    def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', **postprocess_params):
+    def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
+                 **postprocess_params):
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+        if path not in PATHS:
+            raise ValueError(f'path must be one of {sorted(PATHS)}, got {path!r}')
         self.device = torch.device(device)
         if precision != 'fp32' and self.device.type == 'cpu':
             raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on the CPU')
         self.dtype = PRECISIONS[precision]
         self.params = PostprocessParams(**postprocess_params)
-        self.model = model.to(self.device, self.dtype).eval()
+        self.path = path
+        self.model = PATHS[path](model).to(self.device, self.dtype)
         config = self.model.config
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)
