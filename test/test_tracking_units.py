@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from transt_ros.model import TransTConfig, build_transt
-from transt_ros.tracking import Tracker, TrackerInputError
+from transt_ros.tracking import MultiTracker, Tracker, TrackerInputError
 from transt_ros.tracking.crop import context_side, crop_and_resize, crop_window, normalize_crop
 from transt_ros.tracking.postprocess import (
     PostprocessParams,
@@ -168,3 +168,25 @@ def test_reduced_precision_needs_cuda():
     with pytest.raises(ValueError, match='CUDA'):
         Tracker(build_transt(TransTConfig(backbone='resnet18', d_model=32, nhead=4, num_fusion_layers=1,
                                           dim_feedforward=64)), precision='fp16')
+
+
+def test_batched_multi_tracker_equals_separate_trackers():
+    torch.manual_seed(5)
+    config = TransTConfig(backbone='resnet18', d_model=32, nhead=4, num_fusion_layers=1, dim_feedforward=64,
+                          template_size=64, search_size=128)
+    model = build_transt(config)
+    frames = [_image(120, 160), np.ascontiguousarray(_image(120, 160)[::-1])]
+    boxes = [(20, 30, 40, 30), (90, 50, 25, 35)]
+    multi = MultiTracker(model)
+    singles = [Tracker(model) for _ in boxes]
+    for frame, box, single in zip(frames, boxes, singles):
+        multi.add(frame, box)
+        single.initialize(frame, box)
+    for _ in range(2):
+        batched = multi.track(frames)
+        for result, single, frame in zip(batched, singles, frames):
+            expected = single.track(frame)
+            np.testing.assert_allclose(result.box, expected.box, atol=1e-3)
+            assert result.score == pytest.approx(expected.score, abs=1e-5)
+    with pytest.raises(TrackerInputError):
+        multi.track(frames[:1])

@@ -1,5 +1,5 @@
 """The ROS-free TransT tracker."""
 from .postprocess import PostprocessParams
-from .tracker import Tracker, TrackerInputError, TrackResult
+from .tracker import MultiTracker, TargetState, Tracker, TrackerInputError, TrackResult
 
-__all__ = ['PostprocessParams', 'Tracker', 'TrackerInputError', 'TrackResult']
+__all__ = ['MultiTracker', 'PostprocessParams', 'TargetState', 'Tracker', 'TrackerInputError', 'TrackResult']

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
 from .crop import context_side, crop_and_resize, normalize_crop
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
@@ -60,6 +61,16 @@ def check_box(box, image_height: int, image_width: int) -> tuple[float, float, f
     return x, y, w, h
 
 
+@dataclass
+class TargetState:
+    """One target: its centre and size in pixels, padding colour and template features."""
+
+    center: np.ndarray
+    size: np.ndarray
+    pad_value: np.ndarray
+    template: TemplateFeatures
+
+
 class Tracker:
     """TransT single-object tracker around a loaded model.
 
@@ -85,44 +96,108 @@ class Tracker:
         config = self.model.config
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)
-        self._template = None
-        self.center = self.size = self.pad_value = None
+        self.state: TargetState | None = None
 
     @property
     def initialized(self) -> bool:
-        return self._template is not None
+        return self.state is not None
 
-    def _crop(self, frame, side, output_side):
-        patch = crop_and_resize(frame, self.center, side, output_side, self.pad_value)
+    @property
+    def center(self):
+        return None if self.state is None else self.state.center
+
+    @property
+    def size(self):
+        return None if self.state is None else self.state.size
+
+    def _crop(self, frame, center, side, output_side, pad_value):
+        patch = crop_and_resize(frame, center, side, output_side, pad_value)
         return normalize_crop(patch, self.device, self.dtype)
 
     @torch.inference_mode()
-    def initialize(self, frame: np.ndarray, box_xywh) -> None:
+    def new_target(self, frame: np.ndarray, box_xywh) -> TargetState:
+        """Template features and initial state for a target in ``frame`` (RGB uint8)."""
         frame = check_frame(frame)
         x, y, w, h = check_box(box_xywh, *frame.shape[:2])
-        self.center = np.array([x + w / 2, y + h / 2])
-        self.size = np.array([w, h])
-        self.pad_value = frame.mean(axis=(0, 1))
+        center, size = np.array([x + w / 2, y + h / 2]), np.array([w, h])
+        pad_value = frame.mean(axis=(0, 1))
         side = math.ceil(context_side(w, h, self.params.template_area_factor))
-        self._template = self.model.template(self._crop(frame, side, self.template_size))
+        template = self.model.template(self._crop(frame, center, side, self.template_size, pad_value))
+        return TargetState(center, size, pad_value, template)
+
+    def initialize(self, frame: np.ndarray, box_xywh) -> None:
+        self.state = self.new_target(frame, box_xywh)
 
     @torch.inference_mode()
+    def track_states(self, states: list[TargetState], frames: list[np.ndarray],
+                     template: TemplateFeatures | None = None) -> list[TrackResult]:
+        """One forward for N targets, each searched in its own frame; updates ``states``.
+
+        ``template`` may carry the N templates already stacked along the batch (see
+        ``MultiTracker``); otherwise they are stacked here.
+        """
+        frames = [check_frame(frame) for frame in frames]
+        search_sides = [round(math.ceil(context_side(*state.size, self.params.search_area_factor)))
+                        for state in states]
+        crops = torch.cat([self._crop(frame, state.center, side, self.search_size, state.pad_value)
+                           for frame, state, side in zip(frames, states, search_sides)])
+        template = template or stack_templates([state.template for state in states])
+        outputs = self.model.track(template, crops)
+        scores = torch.softmax(outputs['pred_logits'].float(), dim=-1)[..., 0].cpu().numpy()
+        boxes = outputs['pred_boxes'].float().cpu().numpy()
+        results = []
+        for index, (frame, state, side) in enumerate(zip(frames, states, search_sides)):
+            penalized = penalize(scores[index], self.window, self.params.window_influence)
+            best = int(np.argmax(penalized))
+            cx, cy, w, h = decode_box(boxes[index, best], state.center, side)
+            cx, cy, w, h = clip_box(cx, cy, w, h, *frame.shape[:2], min_side=self.params.min_box_side)
+            state.center, state.size = np.array([cx, cy]), np.array([w, h])
+            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), float(scores[index, best]),
+                                       float(penalized[best])))
+        return results
+
     def track(self, frame: np.ndarray) -> TrackResult:
-        if not self.initialized:
+        if self.state is None:
             raise RuntimeError('track() called before initialize(): set a target first')
-        frame = check_frame(frame)
-        search_side = round(math.ceil(context_side(*self.size, self.params.search_area_factor)))
-        outputs = self.model.track(self._template, self._crop(frame, search_side, self.search_size))
-        scores = torch.softmax(outputs['pred_logits'][0].float(), dim=-1)[:, 0].cpu().numpy()
-        boxes = outputs['pred_boxes'][0].float().cpu().numpy()
-        penalized = penalize(scores, self.window, self.params.window_influence)
-        best = int(np.argmax(penalized))
-        cx, cy, w, h = decode_box(boxes[best], self.center, search_side)
-        cx, cy, w, h = clip_box(cx, cy, w, h, *frame.shape[:2], min_side=self.params.min_box_side)
-        self.center, self.size = np.array([cx, cy]), np.array([w, h])
-        return TrackResult((cx - w / 2, cy - h / 2, w, h), float(scores[best]), float(penalized[best]))
+        return self.track_states([self.state], [frame], self.state.template)[0]
 
     def reset(self) -> None:
         """Forget the target (the model stays loaded)."""
-        self._template = None
-        self.center = self.size = self.pad_value = None
+        self.state = None
+
+
+def stack_templates(templates: list[TemplateFeatures]) -> TemplateFeatures:
+    attended = None if any(t.attended is None for t in templates) else torch.cat([t.attended for t in templates])
+    return TemplateFeatures(torch.cat([t.tokens for t in templates]), torch.cat([t.pos for t in templates]),
+                            attended)
+
+
+class MultiTracker:
+    """Several targets (or cameras) tracked with one batched forward per step.
+
+    ``add(frame, box) -> index``; ``track(frames) -> list[TrackResult]`` with one frame per
+    target (the same array may be passed several times for targets in one image).
+    """
+
+    def __init__(self, model: torch.nn.Module, **tracker_kwargs):
+        self.tracker = Tracker(model, **tracker_kwargs)
+        self.states: list[TargetState] = []
+        self._stacked: TemplateFeatures | None = None
+
+    def add(self, frame: np.ndarray, box_xywh) -> int:
+        self.states.append(self.tracker.new_target(frame, box_xywh))
+        self._stacked = None
+        return len(self.states) - 1
+
+    def remove(self, index: int) -> None:
+        del self.states[index]
+        self._stacked = None
+
+    def track(self, frames: list[np.ndarray]) -> list[TrackResult]:
+        if len(frames) != len(self.states):
+            raise TrackerInputError(f'{len(frames)} frames for {len(self.states)} targets')
+        if not self.states:
+            return []
+        if self._stacked is None:
+            self._stacked = stack_templates([state.template for state in self.states])
+        return self.tracker.track_states(self.states, frames, self._stacked)

@@ -1,0 +1,137 @@
+"""Per-frame tracking speed: reference (eager fp32) vs fast paths, on CPU and CUDA.
+
+Times ``Tracker.track`` on a 640x480 frame (crop, normalise, network, post-processing),
+median of ``--iterations`` after warm-up, the reference path measured in the same run.
+Prints one table (machine, path, ms/frame, fps, ratio to reference, % of the FLOP-bound
+limit) and writes a JSON file.
+
+    python benchmarks/track_speed.py                      # CPU, full TransT-R50
+    python benchmarks/track_speed.py --device cuda        # adds fp16/bf16 and batched N=1,4,16
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_name  # noqa: E402
+
+from transt_ros.model import build_transt  # noqa: E402
+from transt_ros.tracking import MultiTracker, Tracker  # noqa: E402
+
+
+def _frame(seed=0, height=480, width=640):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _synchronize(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_tracker(tracker, frame, iterations, warmup, device) -> list[float]:
+    tracker.initialize(frame, (290, 200, 60, 80))
+    for _ in range(warmup):
+        tracker.track(frame)
+    times = []
+    for _ in range(iterations):
+        tracker.initialize(frame, (290, 200, 60, 80))
+        _synchronize(device)
+        start = time.perf_counter()
+        tracker.track(frame)
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_batched(model, batch, frame, iterations, warmup, device, precision) -> float:
+    multi = MultiTracker(model, device=device, precision=precision)
+    for index in range(batch):
+        multi.add(frame, (50 + 10 * index % 500, 200, 60, 80))
+    frames = [frame] * batch
+    for _ in range(warmup):
+        multi.track(frames)
+    times = []
+    for _ in range(iterations):
+        _synchronize(device)
+        start = time.perf_counter()
+        multi.track(frames)
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def track_step_flops(model) -> int:
+    tracker = Tracker(model, path='fast')
+    frame = _frame()
+    tracker.initialize(frame, (290, 200, 60, 80))
+    config = tracker.model.config
+    search = torch.zeros(1, 3, config.search_size, config.search_size)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        tracker.model.track(tracker.state.template, search)
+    return counter.get_total_flops()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--iterations', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--peak-gflops', type=float, default=None,
+                        help='fp32 peak of the device (default: derived from /proc/cpuinfo on CPU)')
+    parser.add_argument('--json', default='out/bench/track_speed.json')
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(0)
+    model = build_transt().eval()
+    machine = describe(args.device)
+    peak = args.peak_gflops or (machine['cpu_peak_gflops'] if args.device == 'cpu' else None)
+    flops = track_step_flops(model)
+    frame = _frame()
+    configurations = [('reference', 'fp32'), ('fast', 'fp32')]
+    if args.device.startswith('cuda'):
+        configurations += [('fast', 'fp16'), ('fast', 'bf16')]
+    rows = []
+    for path, precision in configurations:
+        tracker = Tracker(model, device=args.device, precision=precision, path=path)
+        times = time_tracker(tracker, frame, args.iterations, args.warmup, args.device)
+        rows.append({'path': f'{path} {precision}', 'ms': 1e3 * statistics.median(times),
+                     'ms_min': 1e3 * min(times)})
+        del tracker
+    if args.device.startswith('cuda'):
+        for batch in (1, 4, 16):
+            seconds = time_batched(model, batch, frame, args.iterations, args.warmup, args.device, 'fp16')
+            rows.append({'path': f'fast fp16 batch {batch}', 'ms': 1e3 * seconds / batch, 'batch': batch})
+    reference_ms = rows[0]['ms']
+    for row in rows:
+        row['fps'] = 1e3 / row['ms']
+        row['ratio_to_reference'] = reference_ms / row['ms']
+        row['percent_of_limit'] = (100 * flops / 1e9 / peak / (row['ms'] / 1e3)) if peak else None
+
+    name = machine_name(machine, args.device)
+    print(f'machine: {name}; device {args.device}; track step {flops / 1e9:.1f} GFLOP; '
+          f"peak {f'{peak:.0f} GFLOP/s' if peak else 'n/a'}; limit "
+          f"{f'{1e3 * flops / 1e9 / peak:.0f} ms' if peak else 'n/a'}")
+    print(f"{'path':<22} {'ms/frame':>9} {'fps':>7} {'x ref':>7} {'% limit':>8}")
+    for row in rows:
+        limit = f"{row['percent_of_limit']:.0f}%" if row['percent_of_limit'] else 'n/a'
+        print(f"{row['path']:<22} {row['ms']:>9.1f} {row['fps']:>7.2f} {row['ratio_to_reference']:>7.2f} "
+              f'{limit:>8}')
+    output = Path(args.json)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps({'machine': machine, 'device': args.device, 'gflop_per_step': flops / 1e9,
+                                  'peak_gflops': peak, 'rows': rows}, indent=2))
+    print(f'wrote {output}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
