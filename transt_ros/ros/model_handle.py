@@ -1,0 +1,84 @@
+"""The loaded model, shared in memory between the model manager (owner) and the tracker node.
+
+The manager node's lifecycle drives the handle: configure -> :meth:`ModelHandle.load`,
+activate/deactivate -> :meth:`ModelHandle.set_active`, cleanup/shutdown -> :meth:`ModelHandle.release`.
+The tracker node asks it for a fresh :class:`~transt_ros.tracking.Tracker` per target and is
+told (listeners) when the model goes away, so it can drop its references before the memory is freed.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import torch
+
+from ..tracking import Tracker
+
+
+class ModelUnavailable(RuntimeError):
+    """No active model; the message says which lifecycle step is missing."""
+
+
+class ModelHandle:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._model: torch.nn.Module | None = None
+        self._device = 'cpu'
+        self._precision = 'fp32'
+        self._active = False
+        self._generation = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def active(self) -> bool:
+        return self._active and self._model is not None
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever the model is replaced or released."""
+        return self._generation
+
+    def describe(self) -> str:
+        if self._model is None:
+            return 'no model loaded (transt_model_manager not configured)'
+        state = 'active' if self._active else 'inactive (transt_model_manager not active)'
+        return f'model on {self._device}/{self._precision}, {state}'
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """``callback()`` runs (in the manager's thread) after the model was replaced or released."""
+        self._listeners.append(callback)
+
+    def load(self, model: torch.nn.Module, device: str, precision: str) -> None:
+        with self._lock:
+            self._model, self._device, self._precision = model, device, precision
+            self._active = False
+            self._generation += 1
+        self._notify()
+
+    def set_active(self, active: bool) -> None:
+        self._active = bool(active)
+
+    def release(self) -> None:
+        with self._lock:
+            had_model = self._model is not None
+            self._model, self._active = None, False
+            self._generation += 1
+        if had_model:
+            self._notify()
+
+    def new_tracker(self, **postprocess_params) -> tuple[Tracker, int]:
+        """A tracker on the active model, and the generation it belongs to."""
+        with self._lock:
+            model, generation = self._model, self._generation
+            if model is None or not self._active:
+                raise ModelUnavailable(f'model not active: {self.describe()}')
+            device, precision = self._device, self._precision
+        return Tracker(model, device=device, precision=precision, **postprocess_params), generation
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            callback()

@@ -1,0 +1,144 @@
+"""The nodes' parameters: one table per node, declared with full ``ParameterDescriptor``s.
+
+The tables (:data:`MODEL_MANAGER_PARAMETERS`, :data:`TRACKER_PARAMETERS`) are the single source
+of the parameter names, defaults, ranges and descriptions; ``config/transt.yaml``, the launch file
+and ``docs/ros.md`` are checked against them by the tests.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+RELIABILITIES = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
+IMAGE_TRANSPORTS = ('raw', 'compressed')
+DEVICES_HINT = "'cpu', 'cuda' or 'cuda:N'"
+PRECISIONS = ('fp32', 'fp16', 'bf16')
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: its name, default (which fixes its type) and how it may be set.
+
+    ``value_range``: (low, high) for numbers, both inclusive. ``choices``: allowed string values.
+    ``read_only``: fixed after start-up (set it in the YAML or on the command line).
+    """
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    value_range: tuple | None = None
+    choices: tuple[str, ...] = ()
+    constraints: str = ''
+
+    def descriptor(self) -> ParameterDescriptor:
+        constraints = self.constraints
+        if self.choices:
+            constraints = ' '.join(filter(None, [f'one of: {", ".join(self.choices)}.', constraints]))
+        descriptor = ParameterDescriptor(name=self.name, description=self.description,
+                                         additional_constraints=constraints, read_only=self.read_only)
+        if self.value_range is not None:
+            low, high = self.value_range
+            if isinstance(self.default, bool):
+                raise TypeError(f'{self.name}: a bool parameter has no range')
+            if isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+            else:
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+        return descriptor
+
+    def check(self, value) -> str | None:
+        """Why ``value`` is not allowed (beyond the descriptor's own range checks), or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}, got '{value}'"
+        return None
+
+
+MODEL_MANAGER_PARAMETERS = (
+    ParameterSpec('checkpoint', '', 'Path of the TransT checkpoint (.pth), read on configure. '
+                  "The project's format, the authors' transt.pth or a bare state dict."),
+    ParameterSpec('device', 'cpu', f'Torch device, read on configure: {DEVICES_HINT}. '
+                  'Configure fails if the device is not available.'),
+    ParameterSpec('precision', 'fp32', 'Inference precision, read on configure; fp16/bf16 need CUDA.',
+                  choices=PRECISIONS),
+    ParameterSpec('autostart', False, 'Configure and activate on start-up (from a timer, once spinning).',
+                  read_only=True),
+)
+
+TRACKER_PARAMETERS = (
+    ParameterSpec('image_topic', 'image', 'Input image topic (sensor_msgs/Image); with image_transport '
+                  "'compressed' the node subscribes <image_topic>/compressed (sensor_msgs/CompressedImage).",
+                  read_only=True),
+    ParameterSpec('image_transport', 'raw', 'How images arrive.', read_only=True, choices=IMAGE_TRANSPORTS),
+    ParameterSpec('image_qos_reliability', 'best_effort', 'Reliability of the image subscription '
+                  '(best_effort also receives from reliable publishers).', read_only=True,
+                  choices=tuple(RELIABILITIES)),
+    ParameterSpec('image_qos_depth', 1, 'History depth of the image subscription (the node only ever '
+                  'processes the newest frame).', read_only=True, value_range=(1, 100)),
+    ParameterSpec('camera_info_topic', '', 'sensor_msgs/CameraInfo topic used to project RViz clicks; '
+                  "empty: 'camera_info' next to image_topic.", read_only=True),
+    ParameterSpec('mouse_click_topic', '', 'geometry_msgs/Point clicks in pixels (rqt_image_view); '
+                  'empty: <image_topic>_mouse_left.', read_only=True),
+    ParameterSpec('clicked_point_topic', '/clicked_point', 'geometry_msgs/PointStamped clicks (RViz '
+                  '"Publish Point"); used when in the camera frame.', read_only=True),
+    ParameterSpec('frame_buffer_size', 30, 'Recent frames kept for SetTarget requests with a stamp.',
+                  read_only=True, value_range=(1, 1000)),
+    ParameterSpec('diagnostics_period', 1.0, 'Period of /diagnostics (and of ~/status when no frame '
+                  'arrives) [s].', read_only=True, value_range=(0.1, 60.0)),
+    ParameterSpec('label', 'target', 'class_id of the published detections.'),
+    ParameterSpec('lost_threshold', 0.3, 'Score below which a frame counts as low.', value_range=(0.0, 1.0),
+                  constraints='<= recover_threshold.'),
+    ParameterSpec('recover_threshold', 0.5, 'Score at or above which a LOST target is TRACKING again.',
+                  value_range=(0.0, 1.0), constraints='>= lost_threshold.'),
+    ParameterSpec('lost_frames', 5, 'Consecutive low frames after which the target is LOST.',
+                  value_range=(1, 10000)),
+    ParameterSpec('window_influence', 0.49, 'Weight of the cosine window in the score (motion prior).',
+                  value_range=(0.0, 1.0)),
+    ParameterSpec('click_box_size', 64, 'Side of the square box a single click sets [px].',
+                  value_range=(4, 4096)),
+    ParameterSpec('double_click_timeout', 1.0, 'Two clicks within this time set a box by its corners [s].',
+                  value_range=(0.0, 10.0)),
+)
+
+AUTOMATIC_PARAMETERS = ('use_sim_time', 'start_type_description_service')
+"""Declared by rclpy itself on every node."""
+
+
+def parameter_names(specs) -> set[str]:
+    return {spec.name for spec in specs}
+
+
+def all_parameter_names() -> set[str]:
+    """Every parameter the bringup's nodes declare (the YAML and launch file may set these)."""
+    return parameter_names(MODEL_MANAGER_PARAMETERS) | parameter_names(TRACKER_PARAMETERS) | set(
+        AUTOMATIC_PARAMETERS)
+
+
+def declare_parameters(node, specs) -> dict[str, Any]:
+    """Declare ``specs`` on ``node``; return {name: value}. Raises ValueError on a bad choice."""
+    values = {}
+    for spec in specs:
+        value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        problem = spec.check(value)
+        if problem:
+            raise ValueError(f'invalid parameter: {problem}')
+        values[spec.name] = value
+    return values
+
+
+def qos_profile(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last QoS from the named reliability ('best_effort' | 'reliable') and a depth."""
+    if reliability not in RELIABILITIES:
+        raise ValueError(f"reliability must be one of {', '.join(RELIABILITIES)}, got '{reliability}'")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=int(depth),
+                      reliability=RELIABILITIES[reliability], durability=DurabilityPolicy.VOLATILE)
+
+
+def sibling_topic(topic: str, name: str) -> str:
+    """``'/cam/image_raw', 'camera_info'`` -> ``'/cam/camera_info'`` (``'image'`` -> ``'camera_info'``)."""
+    head, _, _ = topic.rpartition('/')
+    return f'{head}/{name}' if head or topic.startswith('/') else name

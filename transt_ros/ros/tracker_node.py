@@ -1,0 +1,479 @@
+"""``transt_tracker``: images in, the tracked target's box out.
+
+Only the newest frame is ever tracked: the image callback puts each frame into a one-frame slot
+(replacing an unprocessed one, counted as skipped) and into a ring buffer of recent frames, then
+wakes the processing callback (own mutually exclusive callback group), which takes whatever is
+newest. Services, clicks and parameters run in other callback groups and stay answerable while
+a frame is tracked.
+
+Publishes ``~/detection`` (vision_msgs/Detection2D, header = the image header), ``~/detections``
+(Detection2DArray, empty while no target is set), ``~/status`` (transt_ros/TrackerStatus),
+``/diagnostics`` and ``~/overlay`` (rgb8, drawn only while someone subscribes).
+Targets come from ``~/set_target``, ``~/target``, rqt_image_view and RViz clicks; ``~/clear_target``
+forgets the target. The model comes from the shared :class:`ModelHandle` (transt_model_manager).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PointStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from transt_ros.msg import TrackerStatus
+from transt_ros.srv import SetTarget
+
+from ..tracking import Tracker, TrackerInputError
+from ..tracking.tracker import check_box
+from .image_conversion import ImageConversionError, compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_fields
+from .model_handle import ModelHandle, ModelUnavailable
+from .parameters import TRACKER_PARAMETERS, declare_parameters, qos_profile, sibling_topic
+from .targeting import (
+    IDLE,
+    INACTIVE,
+    LOST,
+    STATE_NAMES,
+    TRACKING,
+    ClickBoxer,
+    inside_image,
+    next_state,
+    project_point,
+)
+
+NODE_NAME = 'transt_tracker'
+DYNAMIC_PARAMETERS = ('label', 'lost_threshold', 'recover_threshold', 'lost_frames', 'window_influence',
+                      'click_box_size', 'double_click_timeout')
+WARN_PERIOD_S = 5.0
+STATE_COLOURS = {TRACKING: (0, 220, 0), LOST: (255, 150, 0)}  # RGB
+
+
+class TargetRejected(Exception):
+    """A target request that cannot be applied; the message is the reason given back."""
+
+
+@dataclass
+class Frame:
+    msg: Image | CompressedImage
+    seq: int
+    stamp_ns: int
+    received_ns: int
+
+
+@dataclass
+class Track:
+    tracker: Tracker
+    generation: int
+    track_id: str
+    last_seq: int
+    box: tuple[float, float, float, float]
+    score: float
+    frame_count: int
+    state: int = TRACKING
+    low_count: int = 0
+
+
+def stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def format_stamp(nanoseconds: int) -> str:
+    return f'{nanoseconds // 1_000_000_000}.{nanoseconds % 1_000_000_000:09d}'
+
+
+def check_thresholds(lost_threshold: float, recover_threshold: float) -> str | None:
+    if lost_threshold > recover_threshold:
+        return (f'lost_threshold ({lost_threshold}) must not exceed recover_threshold ({recover_threshold})')
+    return None
+
+
+class TrackerNode(Node):
+    def __init__(self, handle: ModelHandle, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.model_handle = handle
+        values = declare_parameters(self, TRACKER_PARAMETERS)
+        problem = check_thresholds(values['lost_threshold'], values['recover_threshold'])
+        if problem:
+            raise ValueError(f'invalid parameters: {problem}')
+        self._specs = {spec.name: spec for spec in TRACKER_PARAMETERS}
+        self._settings = {name: values[name] for name in DYNAMIC_PARAMETERS}
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._frames_lock = threading.Lock()   # slot, buffer, counters of the image callback
+        self._track_lock = threading.Lock()    # the current track
+        self._stats_lock = threading.Lock()
+        self._newest: Frame | None = None
+        self._buffer: deque[Frame] = deque(maxlen=values['frame_buffer_size'])
+        self._seq = 0
+        self._counts = {'received': 0, 'processed': 0, 'skipped': 0, 'dropped': 0}
+        self._period_ms: dict[str, list[float]] = defaultdict(list)
+        self._processed_times: deque[float] = deque(maxlen=30)
+        self._track: Track | None = None
+        self._track_counter = 0
+        self._clicks = ClickBoxer()
+        self._camera_frame = ''
+        self._camera_info: CameraInfo | None = None
+        self._last_status = TrackerStatus(state=INACTIVE)
+        self._status_since_tick = False
+        self._last_tick = (time.monotonic(), dict(self._counts))
+
+        processing_group = MutuallyExclusiveCallbackGroup()
+        input_group = MutuallyExclusiveCallbackGroup()
+        command_group = ReentrantCallbackGroup()   # services: answer even while another one works
+        target_group = MutuallyExclusiveCallbackGroup()  # clicks and ~/target: one at a time, in order
+        image_topic = values['image_topic']
+        image_qos = qos_profile(values['image_qos_reliability'], values['image_qos_depth'])
+        if values['image_transport'] == 'compressed':
+            self._image_sub = self.create_subscription(
+                CompressedImage, image_topic + '/compressed', self._on_image, image_qos,
+                callback_group=input_group)
+            self._convert = compressed_msg_to_rgb
+        else:
+            self._image_sub = self.create_subscription(
+                Image, image_topic, self._on_image, image_qos, callback_group=input_group)
+            self._convert = image_msg_to_rgb
+        self.create_subscription(
+            CameraInfo, values['camera_info_topic'] or sibling_topic(image_topic, 'camera_info'),
+            self._on_camera_info, qos_profile('best_effort', 1), callback_group=input_group)
+        self.create_subscription(Point, values['mouse_click_topic'] or image_topic + '_mouse_left',
+                                 self._on_mouse_click, 10, callback_group=target_group)
+        self.create_subscription(PointStamped, values['clicked_point_topic'], self._on_clicked_point, 10,
+                                 callback_group=target_group)
+        self.create_subscription(Detection2D, '~/target', self._on_target, 10, callback_group=target_group)
+        self.create_service(SetTarget, '~/set_target', self._on_set_target, callback_group=command_group)
+        self.create_service(Trigger, '~/clear_target', self._on_clear_target, callback_group=command_group)
+
+        self._detection_pub = self.create_publisher(Detection2D, '~/detection', 10)
+        self._detections_pub = self.create_publisher(Detection2DArray, '~/detections', 10)
+        self._status_pub = self.create_publisher(TrackerStatus, '~/status', 10)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._overlay_pub = self.create_publisher(Image, '~/overlay', qos_profile('reliable', 1))
+
+        self._frame_ready = self.create_guard_condition(self._process_newest, callback_group=processing_group)
+        self.create_timer(values['diagnostics_period'], self._on_tick, callback_group=input_group)
+        handle.add_listener(self._on_model_changed)
+        self.get_logger().info(
+            f"tracking images from '{self._image_sub.topic_name}' ({values['image_transport']}, "
+            f"{values['image_qos_reliability']}, depth {values['image_qos_depth']}); {handle.describe()}")
+
+    # ---------------------------------------------------------------- parameters
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        settings = dict(self._settings)
+        for parameter in parameters:
+            spec = self._specs.get(parameter.name)
+            problem = spec.check(parameter.value) if spec else None
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+            if parameter.name in settings:
+                settings[parameter.name] = parameter.value
+        problem = check_thresholds(settings['lost_threshold'], settings['recover_threshold'])
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        changed = {name: value for name, value in settings.items() if self._settings[name] != value}
+        self._settings = settings
+        if changed:
+            self.get_logger().info(f'parameters changed: {changed}')
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------- input
+
+    def _on_image(self, msg) -> None:
+        received_ns = self.get_clock().now().nanoseconds
+        with self._frames_lock:
+            self._seq += 1
+            frame = Frame(msg, self._seq, stamp_ns(msg.header.stamp), received_ns)
+            if self._newest is not None:
+                self._counts['skipped'] += 1
+            self._newest = frame
+            self._buffer.append(frame)
+            self._counts['received'] += 1
+            self._camera_frame = msg.header.frame_id
+        self._frame_ready.trigger()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    # ---------------------------------------------------------------- processing
+
+    def _process_newest(self) -> None:
+        with self._frames_lock:
+            frame, self._newest = self._newest, None
+        if frame is None:
+            return
+        try:
+            self._process(frame)
+        except Exception as error:  # a bad frame or a failing model must not stop the node
+            if not self.context.ok():
+                return  # shutting down
+            self.get_logger().error(f'frame {format_stamp(frame.stamp_ns)} failed: {type(error).__name__}: '
+                                    f'{error}', throttle_duration_sec=WARN_PERIOD_S)
+
+    def _process(self, frame: Frame) -> None:
+        start_ns = self.get_clock().now().nanoseconds
+        start = time.perf_counter()
+        header = frame.msg.header
+        if not self.model_handle.active:
+            self._last_status = self._status(header, INACTIVE)
+            return
+        try:
+            rgb = self._convert(frame.msg)
+        except ImageConversionError as error:
+            with self._stats_lock:
+                self._counts['dropped'] += 1
+            self.get_logger().warning(f"dropped an image from '{self._image_sub.topic_name}': {error}",
+                                      throttle_duration_sec=WARN_PERIOD_S)
+            return
+        converted = time.perf_counter()
+        with self._track_lock:
+            track = self._track
+            if track is not None and frame.seq <= track.last_seq:
+                return  # already tracked while catching up after a SetTarget with a stamp
+            if track is not None:
+                settings = self._settings
+                track.tracker.params.window_influence = settings['window_influence']
+                result = track.tracker.track(rgb)
+                track.box, track.score = result.box, result.score
+                track.last_seq = frame.seq
+                track.frame_count += 1
+                track.state, track.low_count = next_state(
+                    track.state, result.score, track.low_count, settings['lost_threshold'],
+                    settings['recover_threshold'], settings['lost_frames'])
+            tracked = time.perf_counter()
+            self._publish_results(header, rgb, track)
+            published = time.perf_counter()
+            latency_ms = (self.get_clock().now().nanoseconds - (frame.stamp_ns or frame.received_ns)) / 1e6
+            track_ms = (tracked - converted) * 1000.0
+            self._processed_times.append(published)
+            status = self._status(header, track.state if track else IDLE, track, latency_ms, track_ms)
+        self._status_pub.publish(status)
+        with self._stats_lock:
+            self._last_status, self._status_since_tick = status, True
+            self._counts['processed'] += 1
+            timings = self._period_ms
+            timings['latency'].append(latency_ms)
+            timings['receive'].append((frame.received_ns - frame.stamp_ns) / 1e6 if frame.stamp_ns else 0.0)
+            timings['wait'].append((start_ns - frame.received_ns) / 1e6)
+            timings['convert'].append((converted - start) * 1000.0)
+            timings['track'].append(track_ms)
+            timings['publish'].append((published - tracked) * 1000.0)
+
+    def _publish_results(self, header: Header, rgb: np.ndarray, track: Track | None) -> None:
+        detections = Detection2DArray(header=header)
+        if track is not None:
+            detection = self._detection(header, track)
+            detections.detections = [detection]
+            self._detection_pub.publish(detection)
+        self._detections_pub.publish(detections)
+        if self._overlay_pub.get_subscription_count() > 0:
+            self._overlay_pub.publish(self._overlay(header, rgb, track))
+
+    def _detection(self, header: Header, track: Track) -> Detection2D:
+        x, y, width, height = track.box
+        detection = Detection2D(header=header, id=track.track_id)
+        detection.bbox.center.position.x = x + width / 2
+        detection.bbox.center.position.y = y + height / 2
+        detection.bbox.size_x, detection.bbox.size_y = float(width), float(height)
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = self._settings['label']
+        hypothesis.hypothesis.score = float(track.score)
+        detection.results = [hypothesis]
+        return detection
+
+    def _overlay(self, header: Header, rgb: np.ndarray, track: Track | None) -> Image:
+        canvas = np.array(rgb, dtype=np.uint8, order='C')
+        if track is None:
+            text, colour = 'IDLE: click or call ~/set_target', (255, 255, 255)
+        else:
+            x, y, width, height = (int(round(value)) for value in track.box)
+            colour = STATE_COLOURS.get(track.state, (255, 255, 255))
+            cv2.rectangle(canvas, (x, y), (x + width, y + height), colour, 2)
+            text = f"{self._settings['label']} #{track.track_id} {track.score:.2f} {STATE_NAMES[track.state]}"
+        cv2.putText(canvas, text, (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+        return Image(header=header, **rgb_to_image_fields(canvas))
+
+    def _status(self, header: Header, state: int, track: Track | None = None, latency_ms: float = 0.0,
+                track_ms: float = 0.0) -> TrackerStatus:
+        times = self._processed_times
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        return TrackerStatus(header=header, state=state, score=float(track.score) if track else 0.0,
+                             track_id=track.track_id if track else '',
+                             frame_count=track.frame_count if track else 0, latency_ms=float(latency_ms),
+                             track_ms=float(track_ms), fps=float(fps))
+
+    # ---------------------------------------------------------------- targets
+
+    def _start_track(self, box, stamp: int, click: tuple[float, float] | None = None) -> Track:
+        """Initialise a new tracker on the frame with ``stamp`` (0: the newest), catch up through the
+        buffered frames after it, then make it the current track. Raises TargetRejected."""
+        if not self.model_handle.active:
+            raise TargetRejected(f'model not active: {self.model_handle.describe()}')
+        with self._frames_lock:
+            frames = list(self._buffer)
+        if not frames:
+            raise TargetRejected(f"no image received yet on '{self._image_sub.topic_name}'")
+        if stamp == 0:
+            start = frames[-1]
+        else:
+            matches = [frame for frame in frames if frame.stamp_ns == stamp]
+            if not matches:
+                raise TargetRejected(
+                    f'no buffered frame with stamp {format_stamp(stamp)}: the buffer holds {len(frames)} frames '
+                    f'stamped {format_stamp(frames[0].stamp_ns)} .. {format_stamp(frames[-1].stamp_ns)}')
+            start = matches[-1]
+        try:
+            rgb = self._convert(start.msg)
+        except ImageConversionError as error:
+            raise TargetRejected(f'the frame stamped {format_stamp(start.stamp_ns)} is unusable: {error}') from None
+        height, width = rgb.shape[:2]
+        if click is not None and not inside_image(*click, width, height):
+            raise TargetRejected(f'click ({click[0]:.1f}, {click[1]:.1f}) is outside the {width}x{height} image')
+        try:
+            box = check_box(box, height, width)
+            tracker, generation = self.model_handle.new_tracker(window_influence=self._settings['window_influence'])
+        except (TrackerInputError, ModelUnavailable) as error:
+            raise TargetRejected(str(error)) from None
+        tracker.initialize(rgb, box)
+        last_seq, score, caught_up = start.seq, 1.0, 0
+        for frame in frames:
+            if frame.seq <= start.seq:
+                continue
+            try:
+                result = tracker.track(self._convert(frame.msg))
+            except ImageConversionError:
+                continue
+            last_seq, box, score, caught_up = frame.seq, result.box, result.score, caught_up + 1
+        with self._track_lock:
+            if generation != self.model_handle.generation:
+                raise TargetRejected('the model was reloaded while the target was being set; try again')
+            self._track_counter += 1
+            self._track = Track(tracker, generation, str(self._track_counter), last_seq, tuple(box), score,
+                                frame_count=caught_up)
+            return self._track
+
+    def _set_target(self, box, stamp: int, source: str, click=None) -> tuple[bool, str, str]:
+        """-> (accepted, reason, track id); a rejection changes nothing."""
+        try:
+            track = self._start_track(box, stamp, click)
+        except TargetRejected as error:
+            self.get_logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
+            return False, str(error), ''
+        except Exception as error:  # never let a request take the node down
+            self.get_logger().error(f'target from {source} failed: {type(error).__name__}: {error}')
+            return False, f'internal error: {type(error).__name__}: {error}', ''
+        x, y, width, height = box
+        self.get_logger().info(
+            f'track {track.track_id} from {source}: box ({x:.1f}, {y:.1f}, {width:.1f}, {height:.1f}) on frame '
+            f"{format_stamp(stamp) if stamp else 'newest'}, caught up {track.frame_count} buffered frames")
+        return True, '', track.track_id
+
+    def _on_set_target(self, request: SetTarget.Request, response: SetTarget.Response) -> SetTarget.Response:
+        box = (request.x, request.y, request.width, request.height)
+        response.accepted, response.reason, response.track_id = self._set_target(
+            box, stamp_ns(request.stamp), '~/set_target')
+        return response
+
+    def _on_target(self, msg: Detection2D) -> None:
+        width, height = msg.bbox.size_x, msg.bbox.size_y
+        center = msg.bbox.center.position
+        self._set_target((center.x - width / 2, center.y - height / 2, width, height), stamp_ns(msg.header.stamp),
+                         '~/target')
+
+    def _on_mouse_click(self, msg: Point) -> None:
+        self._click(msg.x, msg.y, 'image click')
+
+    def _on_clicked_point(self, msg: PointStamped) -> None:
+        camera_frame, info = self._camera_frame, self._camera_info
+        if not camera_frame or msg.header.frame_id != camera_frame:
+            self.get_logger().warning(
+                f"ignored a clicked point in frame '{msg.header.frame_id}': only points in the camera frame "
+                f"('{camera_frame or 'no image yet'}', the images' frame_id) can be projected",
+                throttle_duration_sec=WARN_PERIOD_S)
+            return
+        pixel = project_point(msg.point.x, msg.point.y, msg.point.z, info.k, info.p) if info else None
+        if pixel is None:
+            reason = 'no CameraInfo received yet' if info is None else 'point behind the camera or no intrinsics'
+            self.get_logger().warning(f'ignored a clicked point: {reason}', throttle_duration_sec=WARN_PERIOD_S)
+            return
+        self._click(*pixel, 'RViz click')
+
+    def _click(self, u: float, v: float, source: str) -> None:
+        box, kind = self._clicks.click(u, v, time.monotonic(), self._settings['click_box_size'],
+                                       self._settings['double_click_timeout'])
+        self._set_target(box, 0, f'{source} ({kind})', click=(u, v))
+
+    def _on_clear_target(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._track_lock:
+            track, self._track = self._track, None
+        self._clicks.reset()
+        response.success = True
+        response.message = f'track {track.track_id} cleared' if track else 'no target was set'
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_model_changed(self) -> None:
+        with self._track_lock:
+            track, self._track = self._track, None
+        if track is not None:
+            self.get_logger().info(f'model replaced or released: track {track.track_id} cleared')
+
+    # ---------------------------------------------------------------- periodic
+
+    def current_state(self) -> int:
+        if not self.model_handle.active:
+            return INACTIVE
+        track = self._track
+        return track.state if track else IDLE
+
+    def _on_tick(self) -> None:
+        with self._stats_lock:
+            timings, self._period_ms = self._period_ms, defaultdict(list)
+            status, since_tick, self._status_since_tick = self._last_status, self._status_since_tick, False
+        with self._frames_lock:
+            counts = dict(self._counts)
+        state = self.current_state()
+        if not since_tick or status.state != state:
+            track = self._track
+            status = self._status(status.header, state, track)
+            self._status_pub.publish(status)
+        now = time.monotonic()
+        (last_time, last_counts), self._last_tick = self._last_tick, (now, dict(counts))
+        elapsed = max(now - last_time, 1e-6)
+        self._diagnostics_pub.publish(self._diagnostics(state, status, counts, last_counts, elapsed, timings))
+
+    def _diagnostics(self, state, status, counts, last_counts, elapsed, timings) -> DiagnosticArray:
+        input_rate = (counts['received'] - last_counts['received']) / elapsed
+        output_rate = (counts['processed'] - last_counts['processed']) / elapsed
+        level, message = DiagnosticStatus.OK, STATE_NAMES[state].lower()
+        if state == INACTIVE:
+            level, message = DiagnosticStatus.WARN, f'inactive: {self.model_handle.describe()}'
+        elif input_rate == 0.0:
+            level, message = DiagnosticStatus.WARN, f"no images on '{self._image_sub.topic_name}'"
+        elif state == LOST:
+            level, message = DiagnosticStatus.WARN, f'target lost (score {status.score:.2f})'
+        elif state == TRACKING:
+            message = f'tracking #{status.track_id} (score {status.score:.2f})'
+        values = {
+            'state': STATE_NAMES[state], 'track_id': status.track_id, 'score': f'{status.score:.3f}',
+            'input_rate_hz': f'{input_rate:.2f}', 'processing_rate_hz': f'{output_rate:.2f}',
+            'frames_received': counts['received'], 'frames_processed': counts['processed'],
+            'frames_skipped': counts['skipped'], 'frames_dropped': counts['dropped'],
+            'model': self.model_handle.describe(),
+        }
+        for name in ('latency', 'receive', 'wait', 'convert', 'track', 'publish'):
+            samples = timings.get(name)
+            values[f'{name}_ms'] = f'{float(np.mean(samples)):.2f}' if samples else 'n/a'
+        diagnostic = DiagnosticStatus(level=level, name=f'{self.get_name()}: tracking', message=message,
+                                      hardware_id='transt_ros',
+                                      values=[KeyValue(key=key, value=str(value)) for key, value in values.items()])
+        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[diagnostic])
