@@ -1,0 +1,215 @@
+"""``transt-make-bag``: tracking sequences -> a rosbag2 bag a tracker node can be replayed from.
+
+Per frame, all stamped ``start + index / fps`` (sequences follow each other with a gap):
+
+* ``/camera/image_raw`` sensor_msgs/Image ``rgb8``, or with ``--compressed jpeg|png``
+  ``/camera/image_raw/compressed`` sensor_msgs/CompressedImage (image_transport's naming);
+* ``/camera/camera_info`` sensor_msgs/CameraInfo: an undistorted pinhole camera of the image size;
+* ``/ground_truth`` vision_msgs/Detection2D with the image's header, the box, and the sequence
+  name in ``id``; where the target is absent (no valid box) the box is empty (``0, 0, 0, 0``,
+  LaSOT's convention), so every image has its ground-truth message and its sequence.
+
+The bag's ``custom_data`` lists the sequence names in order (``transt_ros.sequences``, JSON).
+Sources: an image folder plus a boxes file (one ``x,y,w,h`` row per frame, files in name order),
+a sequence of a benchmark read by :func:`transt_ros.evaluation.datasets.read_dataset`, or
+generated scenes (:class:`transt_ros.training.synthetic.SyntheticVideos`; the training set uses
+seed 0, so evaluation bags use another seed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .bag import create_bag
+from .messages import camera_info_message, compressed_image_message, detection_message, image_message
+from .rosbag2 import offered_qos_profiles
+
+LOGGER = logging.getLogger(__name__)
+IMAGE_TOPIC = '/camera/image_raw'
+CAMERA_INFO_TOPIC = '/camera/camera_info'
+GROUND_TRUTH_TOPIC = '/ground_truth'
+FRAME_ID = 'camera'
+SEQUENCES_KEY = 'transt_ros.sequences'
+DEFAULT_START_NS = 1_800_000_000 * 1_000_000_000
+"""Stamp of the first frame: fixed, so a bag's content depends only on its sources."""
+DEFAULT_HELD_OUT_SEED = 2026
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+@dataclass
+class SequenceSource:
+    """A sequence to write: ``boxes`` ``(N, 4)`` (NaN rows where the target is absent) and
+    ``frame(i)`` -> RGB uint8 ``(H, W, 3)``."""
+
+    name: str
+    boxes: np.ndarray
+    frame: Callable[[int], np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f'cannot read image {path}')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def files_source(name: str, frame_paths: Sequence[Path], boxes) -> SequenceSource:
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    if len(boxes) != len(frame_paths):
+        LOGGER.warning('%s: %d frames, %d boxes; using the first %d', name, len(frame_paths), len(boxes),
+                       min(len(boxes), len(frame_paths)))
+    count = min(len(boxes), len(frame_paths))
+    paths = list(frame_paths)[:count]
+    return SequenceSource(name, boxes[:count], lambda index: _read_rgb(paths[index]))
+
+
+def image_folder_source(folder: Path, boxes_file: Path, name: str | None = None) -> SequenceSource:
+    """Frames: the images of ``folder`` in name order; boxes: one ``x,y,w,h`` row per frame."""
+    from ..evaluation.datasets import read_boxes
+
+    folder = Path(folder)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
+    return files_source(name or folder.name, paths, read_boxes(boxes_file))
+
+
+def dataset_sources(kind: str, root: Path, names: Sequence[str] | None = None, **options) -> list[SequenceSource]:
+    """Sequences of a benchmark (``read_dataset`` kinds), optionally only ``names``."""
+    from ..evaluation.datasets import read_dataset
+
+    sequences = read_dataset(kind, root, **options)
+    if names:
+        sequences = [s for s in sequences if s.name in set(names)]
+    return [files_source(s.name, s.frame_paths, s.ground_truth) for s in sequences]
+
+
+def synthetic_sources(count: int, frames: int, width: int = 320, height: int = 240,
+                      seed: int = DEFAULT_HELD_OUT_SEED) -> list[SequenceSource]:
+    """``count`` generated scenes of ``frames`` frames (seed 0 is the training set's)."""
+    from ..training.synthetic import SyntheticVideos
+
+    videos = SyntheticVideos(num_videos=count, frames_per_video=frames, frame_width=width, frame_height=height,
+                             seed=seed)
+    return [SequenceSource(videos.sequence_name(index), videos.boxes(index).astype(float),
+                           lambda frame_id, index=index: videos.frame(index, frame_id))
+            for index in range(count)]
+
+
+def _valid_box(box: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
+
+
+def write_sequences_bag(path: Path, sources: Sequence[SequenceSource], fps: float = 30.0,
+                        compressed: str | None = None, storage: str | None = None,
+                        start_ns: int = DEFAULT_START_NS, gap_s: float = 1.0, overwrite: bool = False,
+                        compression: str = 'none', progress: bool = False,
+                        custom_data: dict[str, str] | None = None) -> Path:
+    """Write ``sources`` one after the other into a new bag; returns the bag directory.
+
+    ``compressed``: None (rgb8 Image), ``'jpeg'`` or ``'png'`` (CompressedImage).
+    ``compression``: MCAP chunk compression (``'none'``, ``'zstd'``, ``'lz4'``).
+    ``custom_data``: extra string entries of the bag's ``custom_data``.
+    """
+    if fps <= 0:
+        raise ValueError(f'fps must be positive, got {fps}')
+    options = {'compression': compression} if compression != 'none' else {}
+    custom = {SEQUENCES_KEY: json.dumps([source.name for source in sources]), 'transt_ros.fps': f'{fps:g}',
+              **(custom_data or {})}
+    period_ns = round(1e9 / fps)
+    writer = create_bag(path, storage, overwrite=overwrite, custom_data=custom, **options)
+    image_topic = IMAGE_TOPIC + '/compressed' if compressed else IMAGE_TOPIC
+    with writer:
+        writer.add_topic(image_topic, 'sensor_msgs/msg/CompressedImage' if compressed else 'sensor_msgs/msg/Image',
+                         offered_qos_profiles('reliable', 10))
+        writer.add_topic(CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', offered_qos_profiles('reliable', 10))
+        writer.add_topic(GROUND_TRUTH_TOPIC, 'vision_msgs/msg/Detection2D', offered_qos_profiles('reliable', 10))
+        stamp = int(start_ns)
+        for source in sources:
+            for index in range(len(source)):
+                rgb = source.frame(index)
+                if compressed:
+                    image = compressed_image_message(rgb, stamp, FRAME_ID, compressed)
+                else:
+                    image = image_message(rgb, stamp, FRAME_ID)
+                writer.write_message(CAMERA_INFO_TOPIC, camera_info_message(rgb.shape[1], rgb.shape[0], stamp,
+                                                                            FRAME_ID), stamp)
+                writer.write_message(image_topic, image, stamp)
+                box = source.boxes[index] if _valid_box(source.boxes[index]) else np.zeros(4)
+                writer.write_message(GROUND_TRUTH_TOPIC, detection_message(box, stamp, FRAME_ID,
+                                                                           detection_id=source.name), stamp)
+                stamp += period_ns
+            if progress:
+                print(f'  {source.name}: {len(source)} frames', file=sys.stderr)
+            stamp += round(gap_s * 1e9)
+    return writer.directory
+
+
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(prog='transt-make-bag', description=__doc__.split('\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('output', type=Path, help='bag directory, or a .mcap / .db3 file (metadata.yaml goes '
+                                                  'next to it)')
+    source = parser.add_argument_group('source (one of)')
+    source.add_argument('--images', type=Path, help='folder of frames (name order); needs --boxes')
+    source.add_argument('--boxes', type=Path, help='ground truth, one x,y,w,h row per frame')
+    source.add_argument('--dataset', nargs=2, metavar=('KIND', 'ROOT'),
+                        help='a benchmark (otb, lasot, got10k, trackingnet, uav123, nfs); see --sequences')
+    source.add_argument('--synthetic', type=int, metavar='N', help='N generated scenes')
+    parser.add_argument('--sequences', help='comma-separated sequence names of --dataset')
+    parser.add_argument('--split', help='split of --dataset (got10k: val; trackingnet: TEST ...)')
+    parser.add_argument('--frames', type=int, default=120, help='frames per generated scene (default 120)')
+    parser.add_argument('--width', type=int, default=320)
+    parser.add_argument('--height', type=int, default=240)
+    parser.add_argument('--seed', type=int, default=DEFAULT_HELD_OUT_SEED,
+                        help=f'scene seed (default {DEFAULT_HELD_OUT_SEED}; 0 is the training set)')
+    parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the stamps (default 30)')
+    parser.add_argument('--compressed', choices=('jpeg', 'png'), help='CompressedImage instead of rgb8 Image')
+    parser.add_argument('--storage', choices=('mcap', 'sqlite3'), help='default: from the extension, else mcap')
+    parser.add_argument('--chunk-compression', choices=('none', 'zstd', 'lz4'), default='none',
+                        help='MCAP chunk compression (default none, as rosbag2)')
+    parser.add_argument('--overwrite', action='store_true')
+    args = parser.parse_args(argv)
+    chosen = [bool(args.images), bool(args.dataset), args.synthetic is not None]
+    if sum(chosen) != 1:
+        parser.error('give exactly one source: --images/--boxes, --dataset or --synthetic')
+    if args.images and not args.boxes:
+        parser.error('--images needs --boxes')
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    if args.images:
+        sources = [image_folder_source(args.images, args.boxes)]
+    elif args.dataset:
+        options = {'split': args.split} if args.split else {}
+        names = args.sequences.split(',') if args.sequences else None
+        sources = dataset_sources(args.dataset[0], Path(args.dataset[1]), names, **options)
+    else:
+        sources = synthetic_sources(args.synthetic, args.frames, args.width, args.height, args.seed)
+    if not sources:
+        print('transt-make-bag: no sequence to write', file=sys.stderr)
+        return 1
+    directory = write_sequences_bag(args.output, sources, args.fps, args.compressed, args.storage,
+                                    overwrite=args.overwrite, compression=args.chunk_compression, progress=True)
+    frames = sum(len(source) for source in sources)
+    print(f'wrote {len(sources)} sequence(s), {frames} frames at {args.fps:g} fps to {args.output} '
+          f'(bag directory {directory})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

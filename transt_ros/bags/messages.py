@@ -1,0 +1,110 @@
+"""numpy <-> the messages of a tracking bag: Image, CompressedImage, CameraInfo, Detection2D.
+
+Frames are RGB ``uint8`` ``(H, W, 3)``; boxes are ``(x, y, w, h)`` pixels with ``x, y`` the
+top-left corner; a Detection2D stores the box centre (``bbox.center.position``) and size
+(vision_msgs 4.x). Stamps are integer nanoseconds since the epoch.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
+
+from ..ros.image_conversion import compressed_to_rgb, image_to_rgb
+
+COMPRESSED_FORMATS = ('jpeg', 'png')
+DEFAULT_HORIZONTAL_FOV_DEG = 60.0
+
+
+def time_from_ns(stamp_ns: int) -> Time:
+    seconds, nanoseconds = divmod(int(stamp_ns), 1_000_000_000)
+    return Time(sec=seconds, nanosec=nanoseconds)
+
+
+def ns_from_time(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header(stamp_ns: int, frame_id: str) -> Header:
+    return Header(stamp=time_from_ns(stamp_ns), frame_id=frame_id)
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f'expected an RGB uint8 (H, W, 3) frame, got {rgb.dtype} {rgb.shape}')
+    return np.ascontiguousarray(rgb)
+
+
+def image_message(rgb: np.ndarray, stamp_ns: int, frame_id: str = 'camera') -> Image:
+    """An ``rgb8`` sensor_msgs/Image of ``rgb``."""
+    rgb = _check_rgb(rgb)
+    height, width = rgb.shape[:2]
+    return Image(header=header(stamp_ns, frame_id), height=height, width=width, encoding='rgb8', is_bigendian=0,
+                 step=width * 3, data=rgb.tobytes())
+
+
+def compressed_image_message(rgb: np.ndarray, stamp_ns: int, frame_id: str = 'camera', image_format: str = 'png',
+                             jpeg_quality: int = 95) -> CompressedImage:
+    """A sensor_msgs/CompressedImage (``format`` as image_transport's compressed plugin writes it)."""
+    if image_format not in COMPRESSED_FORMATS:
+        raise ValueError(f"image_format must be one of {', '.join(COMPRESSED_FORMATS)}, got '{image_format}'")
+    bgr = cv2.cvtColor(_check_rgb(rgb), cv2.COLOR_RGB2BGR)
+    parameters = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if image_format == 'jpeg' else []
+    ok, encoded = cv2.imencode('.jpg' if image_format == 'jpeg' else '.png', bgr, parameters)
+    if not ok:
+        raise ValueError(f'OpenCV could not encode a {rgb.shape} frame as {image_format}')
+    return CompressedImage(header=header(stamp_ns, frame_id), format=f'rgb8; {image_format} compressed bgr8',
+                           data=encoded.tobytes())
+
+
+def image_to_rgb_array(msg) -> np.ndarray:
+    """A sensor_msgs/Image or CompressedImage -> RGB uint8 ``(H, W, 3)`` (own, writable copy)."""
+    if hasattr(msg, 'format'):
+        return compressed_to_rgb(msg.format, msg.data)
+    rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+    return np.array(rgb, dtype=np.uint8, order='C')
+
+
+def camera_info_message(width: int, height: int, stamp_ns: int, frame_id: str = 'camera',
+                        horizontal_fov_deg: float = DEFAULT_HORIZONTAL_FOV_DEG) -> CameraInfo:
+    """An undistorted pinhole camera of the image size: square pixels, principal point at the centre,
+    focal length from the horizontal field of view (60 degrees by default)."""
+    focal = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    return CameraInfo(
+        header=header(stamp_ns, frame_id), width=int(width), height=int(height), distortion_model='plumb_bob',
+        d=[0.0] * 5, k=[focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0],
+        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        p=[focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+
+
+def detection_message(box_xywh, stamp_ns: int, frame_id: str = 'camera', score: float = 1.0,
+                      class_id: str = 'target', detection_id: str = '') -> Detection2D:
+    """A vision_msgs/Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis."""
+    x, y, width, height = (float(v) for v in box_xywh)
+    detection = Detection2D(header=header(stamp_ns, frame_id), id=str(detection_id))
+    detection.bbox.center.position.x = x + width / 2.0
+    detection.bbox.center.position.y = y + height / 2.0
+    detection.bbox.size_x, detection.bbox.size_y = width, height
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = class_id
+    hypothesis.hypothesis.score = float(score)
+    detection.results = [hypothesis]
+    return detection
+
+
+def detection_box(msg: Detection2D) -> tuple[float, float, float, float]:
+    """The top-left ``(x, y, w, h)`` box of a Detection2D."""
+    width, height = msg.bbox.size_x, msg.bbox.size_y
+    return (msg.bbox.center.position.x - width / 2.0, msg.bbox.center.position.y - height / 2.0, width, height)
+
+
+def detection_score(msg: Detection2D) -> float:
+    """The first hypothesis' score, NaN when there is none."""
+    return float(msg.results[0].hypothesis.score) if len(msg.results) else float('nan')
