@@ -13,6 +13,11 @@ setup(
         'console_scripts': [
             'transt-convert = transt_ros.checkpoint.convert:main',
             'transt-track = transt_ros.tracking.video:main',
+            'transt-ros = transt_ros.ros.bringup:main',
+            'transt-train = transt_ros.training.cli:main',
+            'transt-eval = transt_ros.evaluation.cli:main',
+            'transt-demo = transt_ros.demo:main',
+            'transt-make-bag = transt_ros.bags.convert:main',
         ],
     },
 )
