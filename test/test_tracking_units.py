@@ -8,7 +8,15 @@ import torch
 
 from transt_ros.model import TransTConfig, build_transt
 from transt_ros.tracking import MultiTracker, Tracker, TrackerInputError
-from transt_ros.tracking.crop import context_side, crop_and_resize, crop_window, normalize_crop
+from transt_ros.tracking.crop import (
+    IMAGENET_STD,
+    FrameUploader,
+    context_side,
+    crop_and_resize,
+    crop_on_device,
+    crop_window,
+    normalize_crop,
+)
 from transt_ros.tracking.postprocess import (
     PostprocessParams,
     clip_box,
@@ -190,3 +198,25 @@ def test_batched_multi_tracker_equals_separate_trackers():
             assert result.score == pytest.approx(expected.score, abs=1e-5)
     with pytest.raises(TrackerInputError):
         multi.track(frames[:1])
+
+
+@pytest.mark.parametrize('center', [(40, 30), (0, 0), (85, 30), (-30, -30)])
+@pytest.mark.parametrize('side,output', [(31, 31), (31, 16), (100, 64), (47, 128)])
+def test_device_crop_matches_the_opencv_crop_within_one_grey_level(center, side, output):
+    image = _image()
+    expected = normalize_crop(crop_and_resize(image, center, side, output, PAD))
+    actual = crop_on_device(FrameUploader('cpu')(image), center, side, output, PAD)
+    one_grey_level = 1 / 255 / min(IMAGENET_STD) + 1e-5
+    assert actual.shape == expected.shape
+    assert (actual - expected).abs().max() <= one_grey_level
+    assert (actual - expected).abs().mean() < 0.25 * one_grey_level  # most pixels identical
+
+
+def test_device_crop_tracker_follows_the_opencv_tracker(light_tracker):
+    image = _image(120, 160)
+    on_device = Tracker(light_tracker.model, path='reference', device_crop=True, window_influence=0.3)
+    on_cpu = Tracker(light_tracker.model, path='reference', window_influence=0.3)
+    for tracker in (on_device, on_cpu):
+        tracker.initialize(image, (50, 40, 30, 30))
+    for _ in range(3):
+        np.testing.assert_allclose(on_device.track(image).box, on_cpu.track(image).box, atol=0.5)

@@ -59,3 +59,49 @@ def context_side(width: float, height: float, area_factor: float) -> float:
     """Side of the square context region: sqrt((w + p)(h + p)), p = (factor - 1)(w + h)/2."""
     pad = (area_factor - 1) * (width + height) / 2
     return math.sqrt((width + pad) * (height + pad))
+
+
+class FrameUploader:
+    """Moves RGB frames to the tracking device: zero-copy on the CPU; on CUDA through a
+    reused pinned (page-locked) buffer and an asynchronous copy."""
+
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self._pinned: torch.Tensor | None = None
+
+    def __call__(self, frame: np.ndarray) -> torch.Tensor:
+        frame = np.ascontiguousarray(frame)
+        if self.device.type == 'cpu':
+            return torch.from_numpy(frame)
+        if self._pinned is None or tuple(self._pinned.shape) != frame.shape:
+            self._pinned = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
+        self._pinned.numpy()[...] = frame
+        return self._pinned.to(self.device, non_blocking=True)
+
+
+def crop_on_device(frame: torch.Tensor, center_xy, crop_side: int, output_side: int, pad_value,
+                   dtype=torch.float32) -> torch.Tensor:
+    """``crop_and_resize`` + ``normalize_crop`` with torch ops on the frame's device.
+
+    frame: (H, W, 3) uint8 tensor. Bilinear resizing with half-pixel centres like
+    ``cv2.resize`` (no antialiasing), rounded to whole grey levels as cv2 does for uint8;
+    cv2's fixed-point weights can make a pixel differ by one grey level.
+    """
+    crop_side = int(crop_side)
+    if crop_side < 1:
+        raise ValueError(f'crop side must be at least 1 pixel, got {crop_side}')
+    height, width = frame.shape[:2]
+    x0, y0 = crop_window(center_xy, crop_side)
+    x1, y1 = x0 + crop_side, y0 + crop_side
+    fill = torch.as_tensor(np.asarray(pad_value).astype(np.uint8), device=frame.device)
+    patch = fill.view(1, 1, -1).expand(crop_side, crop_side, frame.shape[2]).clone()
+    src_x0, src_y0, src_x1, src_y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if src_x1 > src_x0 and src_y1 > src_y0:
+        patch[src_y0 - y0:src_y1 - y0, src_x0 - x0:src_x1 - x0] = frame[src_y0:src_y1, src_x0:src_x1]
+    patch = patch.permute(2, 0, 1).unsqueeze(0).float()
+    if crop_side != output_side:
+        patch = torch.nn.functional.interpolate(patch, size=(output_side, output_side), mode='bilinear',
+                                                align_corners=False).round_().clamp_(0, 255)
+    mean = torch.tensor(IMAGENET_MEAN, device=patch.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=patch.device).view(1, 3, 1, 1)
+    return patch.div_(255.0).sub_(mean).div_(std).to(dtype)

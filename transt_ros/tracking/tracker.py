@@ -9,7 +9,7 @@ import torch
 
 from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
-from .crop import context_side, crop_and_resize, normalize_crop
+from .crop import FrameUploader, context_side, crop_and_resize, crop_on_device, normalize_crop
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -77,11 +77,14 @@ class Tracker:
     ``device``: 'cpu', 'cuda', 'cuda:N'; ``precision``: 'fp32', or 'fp16'/'bf16' (CUDA).
     ``path``: 'fast' (default: folded BatchNorm, fused attention, cached template work) or
     'reference' (the plain eager model); the tracker works on its own copy of ``model``.
+    ``device_crop``: crop, resize and normalise with torch on ``device`` after one upload of
+    the frame (pinned memory on CUDA) instead of with OpenCV on the CPU: worth it for large
+    frames on a GPU; within one grey level of the OpenCV crop.
     Post-processing constants (``window_influence`` ...) are ``PostprocessParams`` fields.
     """
 
     def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
-                 **postprocess_params):
+                 device_crop: bool = False, **postprocess_params):
         if precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
         if path not in PATHS:
@@ -97,6 +100,8 @@ class Tracker:
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)
         self.state: TargetState | None = None
+        self.device_crop = device_crop
+        self._upload = FrameUploader(self.device)
 
     @property
     def initialized(self) -> bool:
@@ -111,6 +116,8 @@ class Tracker:
         return None if self.state is None else self.state.size
 
     def _crop(self, frame, center, side, output_side, pad_value):
+        if self.device_crop:
+            return crop_on_device(self._upload(frame), center, side, output_side, pad_value, self.dtype)
         patch = crop_and_resize(frame, center, side, output_side, pad_value)
         return normalize_crop(patch, self.device, self.dtype)
 
