@@ -176,8 +176,24 @@ def latency_summary(latencies_s) -> LatencySummary:
         mean_fps=float(latencies.size / total) if total > 0 else float('inf'))
 
 
+class CurveFigures:
+    """The single figures read off ``success_curve``, ``precision_curve``, ``normalized_precision_curve``."""
+
+    @property
+    def success_auc(self) -> float:
+        return float(np.mean(self.success_curve))
+
+    @property
+    def precision_at_20px(self) -> float:
+        return float(self.precision_curve[int(PRECISION_AT_PX)])
+
+    @property
+    def normalized_precision_at_0_2(self) -> float:
+        return float(self.normalized_precision_curve[int(round(NORMALIZED_PRECISION_AT * 100))])
+
+
 @dataclass
-class SequenceMetrics:
+class SequenceMetrics(CurveFigures):
     """Figures of one tracker on one sequence (curves over the module's thresholds)."""
 
     name: str
@@ -192,17 +208,6 @@ class SequenceMetrics:
     n_iou_above_0_75: int
     latency: LatencySummary | None = None
 
-    @property
-    def success_auc(self) -> float:
-        return float(np.mean(self.success_curve))
-
-    @property
-    def precision_at_20px(self) -> float:
-        return float(self.precision_curve[int(PRECISION_AT_PX)])
-
-    @property
-    def normalized_precision_at_0_2(self) -> float:
-        return float(self.normalized_precision_curve[int(round(NORMALIZED_PRECISION_AT * 100))])
 
     @property
     def average_overlap(self) -> float:
@@ -253,7 +258,7 @@ def evaluate_sequence(name: str, predictions, ground_truth, visible=None,
 
 
 @dataclass
-class DatasetMetrics:
+class DatasetMetrics(CurveFigures):
     """Dataset-level figures: curves and per-sequence figures averaged over sequences.
 
     ``*_frame_weighted`` pool the frames of all sequences, as the got10k toolkit's
@@ -277,17 +282,6 @@ class DatasetMetrics:
     latency: LatencySummary | None = None
     sequences: list[SequenceMetrics] = field(default_factory=list)
 
-    @property
-    def success_auc(self) -> float:
-        return float(np.mean(self.success_curve))
-
-    @property
-    def precision_at_20px(self) -> float:
-        return float(self.precision_curve[int(PRECISION_AT_PX)])
-
-    @property
-    def normalized_precision_at_0_2(self) -> float:
-        return float(self.normalized_precision_curve[int(round(NORMALIZED_PRECISION_AT * 100))])
 
     def to_dict(self, include_sequences: bool = True) -> dict:
         """JSON-ready figures, curves as lists; per-sequence figures under ``sequences``."""

@@ -23,24 +23,37 @@ def crop_window(center_xy, crop_side: int) -> tuple[int, int]:
     return int(math.floor(center_xy[0] - half + 0.5)), int(math.floor(center_xy[1] - half + 0.5))
 
 
+def _crop_geometry(center_xy, crop_side: int, height: int, width: int):
+    """Top-left corner of the crop, the (row, column) slices of the image it covers (None if
+    none) and whether it lies wholly inside the image."""
+    x0, y0 = crop_window(center_xy, crop_side)
+    x1, y1 = x0 + crop_side, y0 + crop_side
+    src_x0, src_y0, src_x1, src_y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    source = (slice(src_y0, src_y1), slice(src_x0, src_x1)) if src_x1 > src_x0 and src_y1 > src_y0 else None
+    inside = x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height
+    return (x0, y0), source, inside
+
+
+def _shifted(source, x0: int, y0: int):
+    """The image slices ``source`` in the coordinates of a crop whose corner is (x0, y0)."""
+    rows, columns = source
+    return slice(rows.start - y0, rows.stop - y0), slice(columns.start - x0, columns.stop - x0)
+
+
 def crop_and_resize(image: np.ndarray, center_xy, crop_side: int, output_side: int,
                     pad_value: np.ndarray) -> np.ndarray:
     """image (H, W, 3) uint8 -> (output_side, output_side, 3) uint8 crop."""
     crop_side = int(crop_side)
     if crop_side < 1:
         raise ValueError(f'crop side must be at least 1 pixel, got {crop_side}')
-    height, width = image.shape[:2]
-    x0, y0 = crop_window(center_xy, crop_side)
-    x1, y1 = x0 + crop_side, y0 + crop_side
-    inside = x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height
+    (x0, y0), source, inside = _crop_geometry(center_xy, crop_side, *image.shape[:2])
     if inside:
-        patch = image[y0:y1, x0:x1]
+        patch = image[source]
     else:
         patch = np.empty((crop_side, crop_side, image.shape[2]), dtype=np.uint8)
         patch[...] = np.asarray(pad_value).astype(np.uint8)
-        src_x0, src_y0, src_x1, src_y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-        if src_x1 > src_x0 and src_y1 > src_y0:
-            patch[src_y0 - y0:src_y1 - y0, src_x0 - x0:src_x1 - x0] = image[src_y0:src_y1, src_x0:src_x1]
+        if source is not None:
+            patch[_shifted(source, x0, y0)] = image[source]
     if crop_side != output_side:
         patch = cv2.resize(patch, (output_side, output_side))
     return patch
@@ -90,14 +103,11 @@ def crop_on_device(frame: torch.Tensor, center_xy, crop_side: int, output_side: 
     crop_side = int(crop_side)
     if crop_side < 1:
         raise ValueError(f'crop side must be at least 1 pixel, got {crop_side}')
-    height, width = frame.shape[:2]
-    x0, y0 = crop_window(center_xy, crop_side)
-    x1, y1 = x0 + crop_side, y0 + crop_side
+    (x0, y0), source, _ = _crop_geometry(center_xy, crop_side, *frame.shape[:2])
     fill = torch.as_tensor(np.asarray(pad_value).astype(np.uint8), device=frame.device)
     patch = fill.view(1, 1, -1).expand(crop_side, crop_side, frame.shape[2]).clone()
-    src_x0, src_y0, src_x1, src_y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if src_x1 > src_x0 and src_y1 > src_y0:
-        patch[src_y0 - y0:src_y1 - y0, src_x0 - x0:src_x1 - x0] = frame[src_y0:src_y1, src_x0:src_x1]
+    if source is not None:
+        patch[_shifted(source, x0, y0)] = frame[source]
     patch = patch.permute(2, 0, 1).unsqueeze(0).float()
     if crop_side != output_side:
         patch = torch.nn.functional.interpolate(patch, size=(output_side, output_side), mode='bilinear',
