@@ -37,18 +37,24 @@ def _synchronize(device):
         torch.cuda.synchronize()
 
 
-def time_tracker(tracker, frame, iterations, warmup, device) -> list[float]:
-    tracker.initialize(frame, (290, 200, 60, 80))
-    for _ in range(warmup):
-        tracker.track(frame)
-    times = []
+def time_trackers(trackers: list, frame, iterations, warmup, device) -> list[list[float]]:
+    """Per-frame seconds of each tracker, measured round-robin so that drifts of the machine
+    (clock, other load) hit every configuration alike. Each timed step starts from the same
+    initial box, so every configuration crops the same region."""
+    box = (290, 200, 60, 80)
+    for tracker in trackers:
+        tracker.initialize(frame, box)
+        for _ in range(warmup):
+            tracker.track(frame)
+    times = [[] for _ in trackers]
     for _ in range(iterations):
-        tracker.initialize(frame, (290, 200, 60, 80))
-        _synchronize(device)
-        start = time.perf_counter()
-        tracker.track(frame)
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
+        for tracker, samples in zip(trackers, times):
+            tracker.initialize(frame, box)
+            _synchronize(device)
+            start = time.perf_counter()
+            tracker.track(frame)
+            _synchronize(device)
+            samples.append(time.perf_counter() - start)
     return times
 
 
@@ -100,13 +106,14 @@ def main(argv=None) -> int:
     configurations = [('reference', 'fp32', False), ('fast', 'fp32', False), ('fast', 'fp32', True)]
     if args.device.startswith('cuda'):
         configurations += [('fast', 'fp16', False), ('fast', 'fp16', True), ('fast', 'bf16', True)]
+    trackers = [Tracker(model, device=args.device, precision=precision, path=path, device_crop=device_crop)
+                for path, precision, device_crop in configurations]
     rows = []
-    for path, precision, device_crop in configurations:
-        tracker = Tracker(model, device=args.device, precision=precision, path=path, device_crop=device_crop)
-        times = time_tracker(tracker, frame, args.iterations, args.warmup, args.device)
+    for (path, precision, device_crop), times in zip(
+            configurations, time_trackers(trackers, frame, args.iterations, args.warmup, args.device)):
         label = f'{path} {precision}' + (' torch-crop' if device_crop else '')
         rows.append({'path': label, 'ms': 1e3 * statistics.median(times), 'ms_min': 1e3 * min(times)})
-        del tracker
+    del trackers
     if args.device.startswith('cuda'):
         for batch in (1, 4, 16):
             seconds = time_batched(model, batch, frame, args.iterations, args.warmup, args.device, 'fp16')

@@ -130,6 +130,9 @@ def save_checkpoint(path, model: torch.nn.Module, meta: dict | None = None, half
     try:
         with os.fdopen(handle, 'wb') as stream:
             torch.save(payload, stream)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -56,9 +56,9 @@ class FusionLayer(nn.Module):
         cross2 = self.multihead_attn2(q2, q1, src1)
 
         src1 = self.norm12(src1 + self.dropout(cross1))
-        src1 = self.norm13(src1 + self.dropout(self.linear12(self.dropout(F.relu(self.linear11(src1))))))
+        src1 = self.norm13(src1 + self.dropout(self.linear12(self.dropout(F.relu(self.linear11(src1), inplace=True)))))
         src2 = self.norm22(src2 + self.dropout(cross2))
-        src2 = self.norm23(src2 + self.dropout(self.linear22(self.dropout(F.relu(self.linear21(src2))))))
+        src2 = self.norm23(src2 + self.dropout(self.linear22(self.dropout(F.relu(self.linear21(src2), inplace=True)))))
         return src1, src2
 
 
@@ -90,7 +90,7 @@ class DecoderLayer(nn.Module):
     def forward(self, tgt, memory, pos_tgt, pos_memory):
         attended = self.multihead_attn(_with_pos(tgt, pos_tgt), _with_pos(memory, pos_memory), memory)
         tgt = self.norm1(tgt + self.dropout(attended))
-        return self.norm2(tgt + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(tgt))))))
+        return self.norm2(tgt + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(tgt), inplace=True)))))
 
 
 class Decoder(nn.Module):

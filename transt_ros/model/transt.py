@@ -38,6 +38,7 @@ class TransT(nn.Module):
         self.bbox_embed = MLP(config.d_model, config.d_model, 4, 3)
         self._pos_cache: dict = {}
         self.cache_template_attention = True
+        self.channels_last = False
 
     def position_encoding(self, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """(1, H*W, C) sine encoding for an HxW feature map, cached per shape/device/dtype."""
@@ -48,7 +49,13 @@ class TransT(nn.Module):
         return self._pos_cache[key]
 
     def embed(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) normalised images -> tokens (B, H/8*W/8, C) and their encoding."""
+        """(B, 3, H, W) normalised images -> tokens (B, H/8*W/8, C) and their encoding.
+
+        With ``channels_last`` the convolutions run in NHWC layout, and the tokens are a view
+        of the projected feature map (no copy).
+        """
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         features = self.input_proj(self.backbone(images))
         _, _, height, width = features.shape
         tokens = features.flatten(2).transpose(1, 2)
