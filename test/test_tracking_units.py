@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from transt_ros.model import TransTConfig, build_transt
-from transt_ros.tracking import MultiTracker, Tracker, TrackerInputError
+from transt_ros.tracking import MultiTracker, Tracker, TrackerInputError, prepare_model
 from transt_ros.tracking.crop import (
     IMAGENET_STD,
     FrameUploader,
@@ -220,3 +220,17 @@ def test_device_crop_tracker_follows_the_opencv_tracker(light_tracker):
         tracker.initialize(image, (50, 40, 30, 30))
     for _ in range(3):
         np.testing.assert_allclose(on_device.track(image).box, on_cpu.track(image).box, atol=0.5)
+
+
+def test_trackers_can_share_one_prepared_model(light_tracker):
+    prepared = prepare_model(light_tracker.model, path='fast')
+    first = Tracker(prepared, prepared=True, window_influence=0.2)
+    second = Tracker(prepared, prepared=True)
+    assert first.model is prepared and second.model is prepared
+    assert first.params.window_influence == 0.2 and second.params.window_influence == 0.49
+    image = _image(120, 160)
+    first.initialize(image, (50, 40, 30, 30))
+    second.initialize(image, (10, 10, 20, 20))
+    assert first.state is not second.state
+    with pytest.raises(ValueError, match='precision'):
+        prepare_model(light_tracker.model, precision='fp64')

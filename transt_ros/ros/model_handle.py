@@ -53,6 +53,7 @@ class ModelHandle:
         self._listeners.append(callback)
 
     def load(self, model: torch.nn.Module, device: str, precision: str) -> None:
+        """``model`` must come from ``prepare_model(..., device, precision)``: trackers share it."""
         with self._lock:
             self._model, self._device, self._precision = model, device, precision
             self._active = False
@@ -77,7 +78,7 @@ class ModelHandle:
             if model is None or not self._active:
                 raise ModelUnavailable(f'model not active: {self.describe()}')
             device, precision = self._device, self._precision
-        return Tracker(model, device=device, precision=precision, **postprocess_params), generation
+        return Tracker(model, device=device, precision=precision, prepared=True, **postprocess_params), generation
 
     def _notify(self) -> None:
         for callback in list(self._listeners):

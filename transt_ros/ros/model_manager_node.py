@@ -18,7 +18,7 @@ import torch
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from ..checkpoint import CheckpointError, load_model
-from ..tracking import Tracker
+from ..tracking import Tracker, prepare_model
 from .model_handle import ModelHandle
 from .parameters import MODEL_MANAGER_PARAMETERS, PRECISIONS, declare_parameters
 
@@ -48,7 +48,7 @@ def check_device(device: str) -> torch.device:
 
 def warm_up(model: torch.nn.Module, device: str, precision: str) -> float:
     """One dummy initialise + track (allocations, kernel selection); returns the track time [ms]."""
-    tracker = Tracker(model, device=device, precision=precision)
+    tracker = Tracker(model, device=device, precision=precision, prepared=True)
     side = model.config.search_size * 2
     frame = np.full((side, side, 3), 127, np.uint8)
     tracker.initialize(frame, (side / 4, side / 4, side / 2, side / 2))
@@ -90,7 +90,7 @@ class ModelManagerNode(LifecycleNode):
         if precision != 'fp32' and torch_device.type != 'cuda':
             raise ModelSetupError(f"precision '{precision}' needs a CUDA device (device is '{device}')")
         start = time.perf_counter()
-        model = load_model(checkpoint, device=torch_device)
+        model = prepare_model(load_model(checkpoint, device=torch_device), device, precision)
         load_ms = (time.perf_counter() - start) * 1000.0
         track_ms = warm_up(model, device, precision)
         self.model_handle.load(model, device, precision)

@@ -71,12 +71,26 @@ class TargetState:
     template: TemplateFeatures
 
 
+def prepare_model(model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast'):
+    """The eval-mode copy of ``model`` a tracker runs: rewritten for ``path``, on ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+    if path not in PATHS:
+        raise ValueError(f'path must be one of {sorted(PATHS)}, got {path!r}')
+    device = torch.device(device)
+    if precision != 'fp32' and device.type == 'cpu':
+        raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on the CPU')
+    return PATHS[path](model).to(device, PRECISIONS[precision])
+
+
 class Tracker:
     """TransT single-object tracker around a loaded model.
 
     ``device``: 'cpu', 'cuda', 'cuda:N'; ``precision``: 'fp32', or 'fp16'/'bf16' (CUDA).
     ``path``: 'fast' (default: folded BatchNorm, fused attention, cached template work) or
     'reference' (the plain eager model); the tracker works on its own copy of ``model``.
+    ``prepared=True``: ``model`` already comes from ``prepare_model`` with the same device,
+    precision and path (several trackers then share one prepared copy).
     ``device_crop``: crop, resize and normalise with torch on ``device`` after one upload of
     the frame (pinned memory on CUDA) instead of with OpenCV on the CPU: worth it for large
     frames on a GPU; within one grey level of the OpenCV crop.
@@ -84,18 +98,12 @@ class Tracker:
     """
 
     def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
-                 device_crop: bool = False, **postprocess_params):
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
-        if path not in PATHS:
-            raise ValueError(f'path must be one of {sorted(PATHS)}, got {path!r}')
+                 device_crop: bool = False, prepared: bool = False, **postprocess_params):
         self.device = torch.device(device)
-        if precision != 'fp32' and self.device.type == 'cpu':
-            raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on the CPU')
-        self.dtype = PRECISIONS[precision]
+        self.dtype = PRECISIONS.get(precision)
         self.params = PostprocessParams(**postprocess_params)
         self.path = path
-        self.model = PATHS[path](model).to(self.device, self.dtype)
+        self.model = model if prepared else prepare_model(model, device, precision, path)
         config = self.model.config
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)
