@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .metrics import DatasetMetrics, aggregate, evaluate_sequence, latency_summary
-from .run_dataset import SequenceRun
+from .run_dataset import SequenceRun, one_pass_step
 
 LOGGER = logging.getLogger(__name__)
 GROUND_TRUTH_TOPIC = '/ground_truth'
@@ -205,16 +205,9 @@ def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = 
             continue
         for name, tracker in trackers.items():
             run = runs[name][sequence.name]
-            start = time.perf_counter()
-            if frame_index == init_frame:
-                tracker.initialize(rgb, sequence.ground_truth[init_frame].copy())
-                box, score = sequence.ground_truth[init_frame], 1.0
-            else:
-                result = tracker.track(rgb)
-                box, score = result.box, result.score
-            run.latencies_s[frame_index] = time.perf_counter() - start
-            run.boxes[frame_index] = np.asarray(box, dtype=float)
-            run.scores[frame_index] = float(score)
+            init_box = sequence.ground_truth[init_frame] if frame_index == init_frame else None
+            run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
+                tracker, rgb, init_box)
     return runs
 
 

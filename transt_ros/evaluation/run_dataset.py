@@ -66,6 +66,19 @@ def first_valid_frame(sequence: Sequence) -> int:
     return int(indices[0]) if len(indices) else -1
 
 
+def one_pass_step(tracker, frame, init_box=None) -> tuple[np.ndarray, float, float]:
+    """Initialise on ``init_box`` (the answer is then the box itself, score 1) or track one
+    frame; returns (box x,y,w,h, score, seconds the tracker took)."""
+    start = time.perf_counter()
+    if init_box is not None:
+        tracker.initialize(frame, np.array(init_box, dtype=float))
+        box, score = init_box, 1.0
+    else:
+        result = tracker.track(frame)
+        box, score = result.box, result.score
+    return np.asarray(box, dtype=float), float(score), time.perf_counter() - start
+
+
 def run_sequence(tracker, sequence: Sequence, device: str | None = None) -> SequenceRun:
     """Run ``tracker`` over ``sequence`` once (OPE) and record boxes, scores and timings."""
     n_frames = len(sequence)
@@ -84,16 +97,8 @@ def run_sequence(tracker, sequence: Sequence, device: str | None = None) -> Sequ
             if index == init_frame:
                 raise FileNotFoundError(f'cannot read initial frame {sequence.frame_paths[index]}')
             continue
-        start = time.perf_counter()
-        if index == init_frame:
-            tracker.initialize(frame, sequence.ground_truth[index].copy())
-            result_box, result_score = sequence.ground_truth[index], 1.0
-        else:
-            result = tracker.track(frame)
-            result_box, result_score = result.box, result.score
-        latencies[index] = time.perf_counter() - start
-        boxes[index] = np.asarray(result_box, dtype=float)
-        scores[index] = float(result_score)
+        boxes[index], scores[index], latencies[index] = one_pass_step(
+            tracker, frame, sequence.ground_truth[init_frame] if index == init_frame else None)
     return run
 
 
