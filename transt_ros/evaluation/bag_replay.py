@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -623,9 +622,9 @@ def score_bag_runs(bag: TrackingBag, runs: dict[str, SequenceRun]) -> DatasetMet
 
 def write_overlay_video(path: Path, bag: TrackingBag, runs: dict[str, SequenceRun], fps: float) -> Path:
     """Every frame with the ground truth (green) and ``runs``' box (red); MP4, else GIF."""
-    from .report import draw_overlay
+    from .report import draw_overlay, write_video
 
-    frames = deque()
+    frames = []
     for sequence_index, frame_index, rgb in bag.frames():
         sequence = bag.sequences[sequence_index]
         run = runs.get(sequence.name)
@@ -638,22 +637,7 @@ def write_overlay_video(path: Path, bag: TrackingBag, runs: dict[str, SequenceRu
         frames.append(image)
     if not frames:
         raise ValueError(f'{bag.path}: no frame to draw')
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
-    if writer.isOpened():
-        for image in frames:
-            writer.write(cv2.resize(image, (width, height)))
-        writer.release()
-        if path.is_file() and path.stat().st_size > 0:
-            return path
-    import imageio.v2 as imageio
-
-    gif_path = path.with_suffix('.gif')
-    imageio.mimsave(gif_path, [cv2.cvtColor(cv2.resize(f, (width, height)), cv2.COLOR_BGR2RGB) for f in frames],
-                    duration=1.0 / fps, loop=0)
-    return gif_path
+    return write_video(path, frames, fps)
 
 
 def _write_runs(directory: Path, runs: dict[str, dict[str, SequenceRun]]) -> None:

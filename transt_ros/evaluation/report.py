@@ -135,13 +135,19 @@ def write_overlay_video(path: Path, frame_paths: SequenceOf, predicted_boxes, gr
             None if scores is None else float(scores[index])))
     if not frames:
         raise ValueError('no readable frame to write')
+    return write_video(path, frames, fps)
+
+
+def write_video(path: Path, frames_bgr: SequenceOf, fps: float = 30.0) -> Path:
+    """BGR frames (resized to the first one's size) to an MP4 (``mp4v``) when OpenCV can
+    encode it, else to a GIF (imageio); returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames[0].shape[:2]
+    height, width = frames_bgr[0].shape[:2]
     if path.suffix.lower() != '.gif':
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
         if writer.isOpened():
-            for frame in frames:
+            for frame in frames_bgr:
                 writer.write(cv2.resize(frame, (width, height)))
             writer.release()
             if path.is_file() and path.stat().st_size > 0:
@@ -149,7 +155,7 @@ def write_overlay_video(path: Path, frame_paths: SequenceOf, predicted_boxes, gr
     import imageio.v2 as imageio
 
     gif_path = path.with_suffix('.gif')
-    rgb_frames = [cv2.cvtColor(cv2.resize(f, (width, height)), cv2.COLOR_BGR2RGB) for f in frames]
+    rgb_frames = [cv2.cvtColor(cv2.resize(f, (width, height)), cv2.COLOR_BGR2RGB) for f in frames_bgr]
     imageio.mimsave(gif_path, rgb_frames, duration=1.0 / fps, loop=0)
     return gif_path
 
