@@ -17,7 +17,7 @@ setup(
             'transt-train = transt_ros.training.cli:main',
             'transt-eval = transt_ros.evaluation.cli:main',
             'transt-demo = transt_ros.demo:main',
-            'transt-make-bag = transt_ros.bags.convert:main',
+            'transt-make-bag = transt_ros.evaluation.make_bag:main',
         ],
     },
 )

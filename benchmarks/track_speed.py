@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     rows = []
     for (path, precision, device_crop), times in zip(
             configurations, time_trackers(trackers, frame, args.iterations, args.warmup, args.device)):
-        label = f'{path} {precision}' + (' torch-crop' if device_crop else '')
+        label = f'{path} {precision}' + (' device step' if device_crop else '')
         rows.append({'path': label, 'ms': 1e3 * statistics.median(times), 'ms_min': 1e3 * min(times)})
     del trackers
     if args.device.startswith('cuda'):

@@ -12,26 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 
 import torch
+from machine import describe, machine_name  # benchmarks/machine.py: this script's folder is on sys.path
 
 from transt_ros.training.config import load_config
 from transt_ros.training.trainer import Trainer
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as stream:
-            for line in stream:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def synchronize(device: torch.device) -> None:
@@ -53,9 +41,10 @@ def main(argv=None) -> int:
         trainer = Trainer(config)
         device = trainer.device
         batch_size = config.train.batch_size
-        gpu = torch.cuda.get_device_name(device) if device.type == 'cuda' else None
-        print(f'cpu: {cpu_model()} ({os.cpu_count()} logical cores), torch {torch.__version__}, '
-              f'{torch.get_num_threads()} threads, device {device}' + (f' ({gpu})' if gpu else ''))
+        machine = describe(str(device))
+        gpu = machine.get('gpu')
+        print(f'machine: {machine_name(machine, str(device))}; torch {torch.__version__}, '
+              f'{machine["torch_threads"]} threads, device {device}')
         total = args.warmup + args.steps
 
         def timed(run_steps) -> float:
@@ -89,7 +78,7 @@ def main(argv=None) -> int:
         train_rate = timed(loader_and_steps)
         trainer.close()
     result = {'config': args.config, 'overrides': args.overrides, 'device': str(device), 'gpu': gpu,
-              'cpu': cpu_model(), 'torch_threads': torch.get_num_threads(), 'batch_size': batch_size,
+              'cpu': machine['cpu'], 'torch_threads': machine['torch_threads'], 'batch_size': batch_size,
               'num_workers': config.data.num_workers, 'amp': config.train.amp, 'steps': args.steps,
               'data_samples_per_s': round(data_rate, 2), 'step_samples_per_s': round(step_rate, 2),
               'train_samples_per_s': round(train_rate, 2)}

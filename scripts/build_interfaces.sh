@@ -98,7 +98,7 @@ fi
 
 # 2. transt_ros interfaces
 tr_stamp="$prefix/.transt_ros.stamp"
-tr_hash="$(inputs_hash msg srv CMakeLists.txt package.xml transt_ros/__init__.py launch config scripts/ros)"
+tr_hash="$(inputs_hash msg srv resource CMakeLists.txt package.xml transt_ros/__init__.py launch config scripts/ros)"
 if [ "$force" = 1 ] || [ "$need_vm" = 1 ] || [ "$(cat "$tr_stamp" 2>/dev/null)" != "$tr_hash" ] \
     || [ ! -f "$prefix/$pydir/transt_ros/msg/__init__.py" ]; then
   rm -f "$tr_stamp"
@@ -107,7 +107,7 @@ if [ "$force" = 1 ] || [ "$need_vm" = 1 ] || [ "$(cat "$tr_stamp" 2>/dev/null)" 
   stage="$work/src/transt_ros"
   rm -rf "$stage"
   mkdir -p "$stage/transt_ros"
-  cp -rp CMakeLists.txt package.xml msg srv "$stage/"
+  cp -rp CMakeLists.txt package.xml msg srv resource "$stage/"
   cp -p transt_ros/__init__.py "$stage/transt_ros/"
   for d in launch config scripts/ros; do
     if [ -d "$d" ]; then mkdir -p "$stage/$d" && cp -rp "$d/." "$stage/$d/"; fi

@@ -7,7 +7,8 @@
 # it inside the repository since it stops at the root package.xml). The standalone prefix
 # .venv/ros_prefix is kept out of the environment so that only the workspace provides the packages.
 # Then checks install/ for the generated msg/srv modules, the hand-written modules and
-# share/transt_ros/package.xml, and imports the installed package after sourcing install/setup.bash.
+# share/transt_ros/package.xml and the ament index marker, and imports the installed package (and finds
+# its share directory through the ament index) after sourcing install/setup.bash.
 # Quiet on success (one line), prints the log on failure. Usage: scripts/colcon_check.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,6 +75,7 @@ missing=()
 for f in "$pkg/__init__.py" "$pkg/msg/__init__.py" "$pkg/msg/_tracker_status.py" \
          "$pkg/srv/__init__.py" "$pkg/srv/_set_target.py" \
          install/transt_ros/share/transt_ros/package.xml \
+         install/transt_ros/share/ament_index/resource_index/packages/transt_ros \
          install/transt_ros/share/transt_ros/msg/TrackerStatus.json \
          install/transt_ros/share/transt_ros/srv/SetTarget.json \
          install/vision_msgs/share/vision_msgs/msg/Detection2D.json; do
@@ -106,11 +108,14 @@ echo "=== import check" >>"$log"
   TRANST_WS_INSTALL="$ws/install" "$py" - <<'EOF'
 import os
 import transt_ros
+from ament_index_python import get_package_share_directory
 from transt_ros.msg import TrackerStatus
 from transt_ros.srv import SetTarget
 from vision_msgs.msg import Detection2D
 here = os.path.realpath(os.path.dirname(transt_ros.__file__))
 assert here.startswith(os.path.realpath(os.environ['TRANST_WS_INSTALL']) + os.sep), here
+share = os.path.realpath(get_package_share_directory('transt_ros'))
+assert share.startswith(os.path.realpath(os.environ['TRANST_WS_INSTALL']) + os.sep), share
 assert TrackerStatus.LOST == 2 and SetTarget.Response().accepted is False and Detection2D().bbox.size_x == 0.0
 print('import ok:', here)
 EOF

@@ -13,5 +13,6 @@ export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 unset _transt_root _transt_prefix
 # torch's idle OpenMP threads otherwise spin and starve the other processes of a small
-# machine (node + player + tests on 2 cores); see transt_ros/evaluation/bag_replay.py.
+# machine (node + player + tests on 2 cores); Python entry points apply the same default
+# (transt_ros/common/ros_environment.py: PASSIVE_OPENMP).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"

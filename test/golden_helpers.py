@@ -1,22 +1,16 @@
-"""Access to ../shared/golden (reference outputs of the authors' TransT)."""
+"""Reference outputs of the authors' TransT (``test/data/golden``) and the weights that produced them."""
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1].parent / 'shared' / 'golden'
+from .golden_weights import golden_state_dict
+
+GOLDEN_DIR = Path(__file__).resolve().parent / 'data' / 'golden'
 VIDEOS = ('mid', 'corner', 'large')
-
-
-def _golden_weights_module():
-    spec = importlib.util.spec_from_file_location('golden_weights', GOLDEN_DIR / 'golden_weights.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def authors_key_rows():
@@ -33,11 +27,7 @@ def authors_key_rows():
 def golden_authors_state_dict() -> dict:
     """The golden weights, in the authors' key layout (as a user's transt.pth has them)."""
     zeros = {key: torch.zeros(shape, dtype=dtype) for key, shape, dtype in authors_key_rows()}
-    return _golden_weights_module().golden_state_dict(zeros)
-
-
-def golden_image(height, width, phase=0.0) -> np.ndarray:
-    return _golden_weights_module().golden_image(height, width, phase)
+    return golden_state_dict(zeros)
 
 
 def model_io():

@@ -17,15 +17,11 @@ pytestmark = pytest.mark.ros
 from rclpy.serialization import serialize_message  # noqa: E402
 
 from transt_ros.bags import open_bag  # noqa: E402
-from transt_ros.bags.convert import SequenceSource, synthetic_sources, write_sequences_bag  # noqa: E402
 from transt_ros.bags.messages import image_message, ns_from_time  # noqa: E402
 from transt_ros.checkpoint import save_checkpoint  # noqa: E402
-from transt_ros.evaluation.bag_replay import (  # noqa: E402
-    LiveSettings,
-    header_stamp_ns,
-    read_tracking_bag,
-    run_live,
-)
+from transt_ros.evaluation.live_run import LiveSettings, run_live  # noqa: E402
+from transt_ros.evaluation.make_bag import SequenceSource, synthetic_sources, write_sequences_bag  # noqa: E402
+from transt_ros.evaluation.tracking_bag import header_stamp_ns, read_tracking_bag  # noqa: E402
 from transt_ros.model import TransTConfig, build_transt  # noqa: E402
 
 from .ros_helpers import ros_env  # noqa: E402

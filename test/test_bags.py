@@ -17,7 +17,15 @@ from rclpy.serialization import deserialize_message, serialize_message  # noqa: 
 from vision_msgs.msg import Detection2D  # noqa: E402
 
 from transt_ros.bags import BagError, create_bag, open_bag  # noqa: E402
-from transt_ros.bags.convert import (  # noqa: E402
+from transt_ros.bags.messages import (  # noqa: E402
+    camera_info_message,
+    detection_box,
+    detection_message,
+    detection_score,
+    ns_from_time,
+)
+from transt_ros.bags.rosbag2 import DEFINITION_DELIMITER, message_definition, type_description_hash  # noqa: E402
+from transt_ros.evaluation.make_bag import (  # noqa: E402
     CAMERA_INFO_TOPIC,
     GROUND_TRUTH_TOPIC,
     IMAGE_TOPIC,
@@ -25,16 +33,8 @@ from transt_ros.bags.convert import (  # noqa: E402
     SequenceSource,
     write_sequences_bag,
 )
-from transt_ros.bags.convert import main as make_bag_main  # noqa: E402
-from transt_ros.bags.messages import (  # noqa: E402
-    camera_info_message,
-    detection_box,
-    detection_message,
-    detection_score,
-    image_to_rgb_array,
-    ns_from_time,
-)
-from transt_ros.bags.rosbag2 import DEFINITION_DELIMITER, message_definition, type_description_hash  # noqa: E402
+from transt_ros.evaluation.make_bag import main as make_bag_main  # noqa: E402
+from transt_ros.evaluation.tracking_bag import image_to_rgb_array  # noqa: E402
 
 DETECTION_2D_RIHS01 = 'RIHS01_0d12b69df5c593b3455b7346fac8205437a7d4bcb09b9e0e0b2dde787ded38ea'
 FPS = 25.0
@@ -202,9 +202,10 @@ def test_opening_errors_name_the_problem(tmp_path):
 
 
 def test_make_bag_cli_from_an_image_folder(tmp_path):
+    """``--images <seq>/img`` names the sequence after ``<seq>``, not ``img`` (issue 11, item 7)."""
     frames, _, _ = _sources()
-    folder = tmp_path / 'img'
-    folder.mkdir()
+    folder = tmp_path / 'Basketball' / 'img'
+    folder.mkdir(parents=True)
     for index in range(3):
         cv2.imwrite(str(folder / f'{index + 1:04d}.png'), cv2.cvtColor(frames[index], cv2.COLOR_RGB2BGR))
     (tmp_path / 'gt.txt').write_text('1,2,10,12\n2,3,10,12\n3,4,10,12\n')
@@ -215,4 +216,4 @@ def test_make_bag_cli_from_an_image_folder(tmp_path):
         truth = [deserialize_message(raw.data, Detection2D) for raw in reader.messages([GROUND_TRUTH_TOPIC])]
     np.testing.assert_array_equal(np.stack(images), frames[:3])
     assert [detection_box(msg) for msg in truth] == [(1, 2, 10, 12), (2, 3, 10, 12), (3, 4, 10, 12)]
-    assert {msg.id for msg in truth} == {'img'}
+    assert {msg.id for msg in truth} == {'Basketball'}

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.ros
 
 from transt_ros.bags import open_bag  # noqa: E402
 from transt_ros.checkpoint import save_checkpoint  # noqa: E402
-from transt_ros.demo import DEFAULT_CHECKPOINT, ensure_demo_bag  # noqa: E402
+from transt_ros.demo import DEFAULT_CHECKPOINT, _parse_args, ensure_demo_bag  # noqa: E402
 from transt_ros.model import TransTConfig, build_transt  # noqa: E402
 
 from .ros_helpers import ros_env  # noqa: E402
@@ -72,4 +72,29 @@ def test_demo_bag_is_reused_only_when_its_settings_match(tmp_path, capsys):
 
 
 def test_default_checkpoint_is_the_bundled_demo_model():
-    assert DEFAULT_CHECKPOINT == REPOSITORY / 'transt_ros' / 'data' / 'demo_model.pth'
+    """The default checkpoint is a file that loads as a TransT model (not a path compared with itself)."""
+    from transt_ros.checkpoint import load_model
+
+    assert DEFAULT_CHECKPOINT.is_file(), DEFAULT_CHECKPOINT
+    model = load_model(DEFAULT_CHECKPOINT)
+    assert sum(parameter.numel() for parameter in model.parameters()) > 0
+
+
+def test_hard_preset_has_its_own_seed_output_and_bag(tmp_path, capsys):
+    from transt_ros.common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED
+    from transt_ros.evaluation.tracking_bag import read_tracking_bag
+
+    assert (_parse_args([]).seed, _parse_args([]).out) == (HELD_OUT_DEMO_SEED, Path('out/demo'))
+    hard = _parse_args(['--preset', 'hard'])
+    assert (hard.seed, hard.out) == (HARD_DEMO_SEED, Path('out/demo-hard'))
+    args = argparse.Namespace(out=tmp_path, sequences=2, frames=3, width=64, height=48, seed=HARD_DEMO_SEED, fps=30.0,
+                              regenerate=False, preset='hard')
+    bag = ensure_demo_bag(args)
+    assert 'preset hard' in capsys.readouterr().out
+    names = [sequence.name for sequence in read_tracking_bag(bag).sequences]
+    assert names == [f'synthetic-hard-{HARD_DEMO_SEED}-00000{i}' for i in range(2)]
+    args.preset = 'default'
+    args.seed = HELD_OUT_DEMO_SEED
+    ensure_demo_bag(args)  # another preset: written again
+    assert '(exists)' not in capsys.readouterr().out
+    assert read_tracking_bag(bag).sequences[0].name == f'synthetic-{HELD_OUT_DEMO_SEED}-000000'

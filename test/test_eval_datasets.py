@@ -21,7 +21,8 @@ from transt_ros.evaluation.datasets import (
     write_trackingnet_submission,
 )
 from transt_ros.evaluation.reference_trackers import OpenCVTracker, TrackResult, build_reference_tracker
-from transt_ros.evaluation.run_dataset import evaluate_sequences, run_sequence, score_runs
+from transt_ros.evaluation.run_dataset import evaluate_sequences, run_sequence
+from transt_ros.evaluation.scoring import score_runs
 
 SQUARE_SIZE = 24
 

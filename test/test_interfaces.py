@@ -18,7 +18,7 @@ pytestmark = pytest.mark.ros
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Reference RIHS01 hashes of vision_msgs 4.x (real 4.1.1 package; /work/shared/ros/README.md).
+# Reference RIHS01 hashes of vision_msgs 4.x (measured on the real vision_msgs 4.1.1 package).
 VISION_MSGS_RIHS01 = {
     'Point2D': 'eab0e83f44ab4de92ceaf76dd7d0e7638f2bdd1d16ffbe16c7a136c48e407247',
     'Pose2D': 'b0b5d1d7b4c20dd4fcde3ed1d4b289a919290572007d67a97043814db25d3648',

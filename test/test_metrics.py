@@ -150,7 +150,17 @@ def test_latency_summary_percentiles():
     assert summary.p95_ms == pytest.approx(95.05)
     assert summary.p99_ms == pytest.approx(99.01)
     assert summary.mean_ms == pytest.approx(50.5)
-    assert summary.mean_fps == pytest.approx(100 / latencies.sum())
+    assert not hasattr(summary, 'mean_fps')  # one fps definition: the toolkits' speed
+
+
+def test_speed_is_the_toolkits_mean_of_inverse_times():
+    """got10k ``_evaluate``: ``np.mean(1 / times)`` over times > 0 (NaN and 0 skipped), init frame included."""
+    truth = np.tile([0.0, 0.0, 10.0, 10.0], (4, 1))
+    first = evaluate_sequence('a', truth, truth, times_s=[0.5, 0.1, np.nan, 0.0])
+    second = evaluate_sequence('b', truth, truth, times_s=[0.25, 0.25, 0.25, 0.25])
+    assert first.speed_fps == pytest.approx(np.mean([2.0, 10.0]))
+    assert aggregate([first, second]).speed_fps == pytest.approx(np.mean([2.0, 10.0, 4.0, 4.0, 4.0, 4.0]))
+    assert np.isnan(evaluate_sequence('c', truth, truth).speed_fps)
 
 
 def test_aggregate_averages_curves_over_sequences():

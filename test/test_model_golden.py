@@ -1,4 +1,4 @@
-"""The model and tracker equal the authors' implementation (../shared/golden)."""
+"""The model and tracker equal the authors' implementation (reference outputs in test/data/golden)."""
 import numpy as np
 import pytest
 import torch
@@ -39,11 +39,13 @@ def test_backbone_and_position_encoding_equal_golden(golden_model):
     np.testing.assert_allclose(sine_position_encoding(16, 16, 128).numpy(), io['template_pos'], atol=1e-5)
 
 
-@pytest.mark.parametrize('path', ['fast', 'reference'])
+@pytest.mark.parametrize('path,device_crop', [('fast', False), ('reference', False), ('fast', True)],
+                         ids=['fast', 'reference', 'device-step'])
 @pytest.mark.parametrize('name', VIDEOS)
-def test_tracker_boxes_equal_golden(golden_model, name, path):
+def test_tracker_boxes_equal_golden(golden_model, name, path, device_crop):
+    """The host paths and the device step (the body of the CUDA graph, run eagerly here)."""
     data = video(name)
-    tracker = Tracker(golden_model, path=path)
+    tracker = Tracker(golden_model, path=path, device_crop=device_crop)
     tracker.initialize(data['frames'][0], data['init_bbox'])
     for index in range(1, len(data['frames'])):
         result = tracker.track(data['frames'][index])

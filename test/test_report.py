@@ -96,4 +96,36 @@ def test_overlay_gif_when_asked(tmp_path):
     assert written.suffix == '.gif'
     import imageio.v2 as imageio
 
-    assert len(imageio.mimread(written)) == 3
+    frames = imageio.mimread(written)
+    assert len(frames) == 3
+    for index, frame in enumerate(frames):
+        assert frame.shape[:2] == (48, 64)
+        rgb = np.asarray(frame)[..., :3].astype(int)
+        # the prediction (red in BGR -> (255, 0, 0) in RGB) is drawn on every frame, on the frame's own grey
+        assert (np.abs(rgb - [255, 0, 0]).sum(axis=-1) < 60).sum() > 20, index
+        background = 40 * index % 255
+        assert abs(int(np.median(rgb[30:45, 40:60])) - background) < 12, index
+
+
+def test_overlay_gif_fallback_keeps_every_frame(tmp_path, monkeypatch):
+    """When OpenCV cannot write the MP4 (no encoder), the GIF written instead holds the same frames."""
+    class NoEncoder:
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):
+            return False
+
+    monkeypatch.setattr(cv2, 'VideoWriter', NoEncoder)
+    paths = make_frames(tmp_path, count=4)
+    truth = np.tile([10.0, 10.0, 20.0, 15.0], (4, 1))
+    written = write_overlay_video(tmp_path / 'overlay.mp4', paths, truth + 2.0, truth)
+    assert written == tmp_path / 'overlay.gif'
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(written)
+    assert len(frames) == 4
+    for index, frame in enumerate(frames):
+        rgb = np.asarray(frame)[..., :3].astype(int)
+        assert (np.abs(rgb - [0, 255, 0]).sum(axis=-1) < 60).sum() > 20, index  # ground truth, green
+        assert abs(int(np.median(rgb[35:45, 40:60])) - 40 * index % 255) < 12, index

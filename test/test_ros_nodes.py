@@ -9,7 +9,6 @@ The tests share one bringup process and run in file order (each states the state
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import signal
@@ -24,20 +23,10 @@ import numpy as np
 import pytest
 import torch
 
-from transt_ros.checkpoint import save_checkpoint
-from transt_ros.model import TransTConfig, build_transt
 from transt_ros.ros.parameters import sibling_topic
-from transt_ros.ros.targeting import (
-    IDLE,
-    INACTIVE,
-    LOST,
-    TRACKING,
-    ClickBoxer,
-    next_state,
-    project_point,
-)
+from transt_ros.ros.targeting import IDLE, INACTIVE, LOST, TRACKING
 
-from .ros_helpers import ros_context, ros_env
+from .ros_helpers import SCORE, ros_context, ros_env, write_light_checkpoint
 
 pytestmark = pytest.mark.ros
 
@@ -46,9 +35,6 @@ IMAGE_TOPIC = '/test_cam/image'
 CAMERA_FRAME = 'test_camera'
 WIDTH, HEIGHT = 320, 240
 SQUARE = 40
-SCORE = 0.8
-LIGHT = dict(backbone='resnet18', d_model=64, nhead=4, num_fusion_layers=1, dim_feedforward=128,
-             template_size=64, search_size=128)
 
 
 # ------------------------------------------------------------------------------------ pure helpers
@@ -58,40 +44,6 @@ def test_state_constants_match_the_message():
 
     assert (IDLE, TRACKING, LOST, INACTIVE) == (TrackerStatus.IDLE, TrackerStatus.TRACKING,
                                                 TrackerStatus.LOST, TrackerStatus.INACTIVE)
-
-
-def test_lost_hysteresis():
-    state, low = TRACKING, 0
-    for _ in range(2):
-        state, low = next_state(state, 0.2, low, 0.3, 0.5, 3)
-        assert state == TRACKING
-    state, low = next_state(state, 0.2, low, 0.3, 0.5, 3)
-    assert (state, low) == (LOST, 3)
-    state, low = next_state(state, 0.45, low, 0.3, 0.5, 3)  # between the thresholds: still lost
-    assert state == LOST and low == 0
-    assert next_state(state, 0.5, low, 0.3, 0.5, 3)[0] == TRACKING
-    # a single good frame resets the count while tracking
-    state, low = next_state(TRACKING, 0.1, 2, 0.3, 0.5, 3)
-    assert state == LOST
-    assert next_state(TRACKING, 0.9, 2, 0.3, 0.5, 3) == (TRACKING, 0)
-
-
-def test_clicks_to_boxes():
-    clicks = ClickBoxer()
-    assert clicks.click(100, 50, 0.0, 64, 1.0) == ((68, 18, 64, 64), 'single')
-    assert clicks.click(40, 90, 0.5, 64, 1.0) == ((40, 50, 60, 40), 'corners')
-    assert clicks.click(10, 10, 0.7, 64, 1.0)[1] == 'single'        # the pair starts over
-    assert clicks.click(20, 20, 2.0, 64, 1.0)[1] == 'single'        # too late for a pair
-    assert clicks.click(21, 21, 2.1, 64, 1.0)[1] == 'single'        # too close for a box
-
-
-def test_point_projection():
-    k = [200.0, 0, 160, 0, 200.0, 120, 0, 0, 1]
-    assert project_point(0.5, -0.25, 2.0, k, [0.0] * 12) == (210.0, 95.0)
-    assert project_point(0.0, 0.0, -1.0, k, [0.0] * 12) is None
-    p = [100.0, 0, 50, 0, 0, 100.0, 40, 0, 0, 0, 1, 0]
-    assert project_point(1.0, 1.0, 1.0, [0.0] * 9, p) == (150.0, 140.0)
-    assert project_point(1.0, 1.0, 1.0, [0.0] * 9, [0.0] * 12) is None
 
 
 def test_sibling_topic():
@@ -217,6 +169,23 @@ class Probe:
         return stamps[-1 - back], self.published[stamps[-1 - back]]
 
     # -- calls
+    def wait_until_answering(self, timeout_s: float = 90.0) -> None:
+        """Until the bringup answers get_state. wait_for_service alone can be fooled by a node of an
+        earlier test still in the graph cache, and a request sent before the server matched is lost."""
+        from lifecycle_msgs.srv import GetState
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.get_state.wait_for_service(timeout_sec=2.0):
+                future = self.get_state.call_async(GetState.Request())
+                answer_by = time.monotonic() + 2.0
+                while not future.done() and time.monotonic() < answer_by:
+                    time.sleep(0.02)
+                if future.done():
+                    return
+                self.get_state.remove_pending_request(future)
+        raise AssertionError('the bringup does not answer /transt_model_manager/get_state')
+
     def call(self, client, request, timeout_s: float = 20.0):
         assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
         future = client.call_async(request)
@@ -292,22 +261,10 @@ class Probe:
         self.node.destroy_node()
 
 
-def light_checkpoint(path: Path) -> Path:
-    torch.manual_seed(0)
-    model = build_transt(TransTConfig(**LIGHT))
-    with torch.no_grad():
-        box_layer, class_layer = model.bbox_embed.layers[-1], model.class_embed.layers[-1]
-        box_layer.weight.zero_()   # sigmoid -> (0.5, 0.5, 0.25, 0.25): same centre, same square size
-        box_layer.bias.copy_(torch.tensor([0.0, 0.0, math.log(1 / 3), math.log(1 / 3)]))
-        class_layer.weight.zero_()  # softmax -> target probability 0.8 everywhere
-        class_layer.bias.copy_(torch.tensor([math.log(SCORE / (1 - SCORE)), 0.0]))
-    return save_checkpoint(path, model)
-
-
 @pytest.fixture(scope='module')
 def system(tmp_path_factory):
     directory = tmp_path_factory.mktemp('transt_ros_nodes')
-    good = light_checkpoint(directory / 'light.pth')
+    good = write_light_checkpoint(directory / 'light.pth')
     corrupt = directory / 'corrupt.pth'
     corrupt.write_bytes(b'\x80\x02 this is not a checkpoint' * 40)
     log_path = directory / 'bringup.log'
@@ -316,12 +273,13 @@ def system(tmp_path_factory):
         env['PYTHONUNBUFFERED'] = '1'
         command = [sys.executable, '-m', 'transt_ros.ros.bringup', '--ros-args',
                    '-p', f'image_topic:={IMAGE_TOPIC}', '-p', f'checkpoint:={corrupt}', '-p', 'lost_frames:=3',
+                   '-p', 'autostart:=false',
                    '-p', 'diagnostics_period:=0.5']
         with open(log_path, 'w') as log:
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         probe = Probe()
-        assert probe.get_state.wait_for_service(timeout_sec=60.0), 'bringup did not come up: ' + log_path.read_text()
         probe.process, probe.log_path, probe.good_checkpoint = process, log_path, good
+        probe.wait_until_answering()
         try:
             yield probe
         finally:
@@ -355,12 +313,14 @@ def test_bad_checkpoint_leaves_the_manager_unconfigured(system):
     assert system.state() == 'unconfigured'
     assert system.process.poll() is None, 'bringup died on a corrupt checkpoint'
     assert 'configure failed' in bringup_log(system) and 'corrupt.pth' in bringup_log(system)
+    # device and precision are checked when they are set, with the reason
+    (refused,) = system.set_params(system.manager_params, precision='fp64')
+    assert not refused.successful and 'precision must be one of' in refused.reason
+    (refused,) = system.set_params(system.manager_params, device='tpu:0')
+    assert not refused.successful and 'device' in refused.reason
     if not torch.cuda.is_available():
-        results = system.set_params(system.manager_params, checkpoint=str(system.good_checkpoint), device='cuda')
-        assert all(result.successful for result in results)
-        assert not system.transition(Transition.TRANSITION_CONFIGURE)
-        assert system.state() == 'unconfigured'
-        assert 'is not available' in bringup_log(system)
+        (refused,) = system.set_params(system.manager_params, device='cuda')
+        assert not refused.successful and 'is not available' in refused.reason
     results = system.set_params(system.manager_params, checkpoint=str(system.good_checkpoint), device='cpu')
     assert all(result.successful for result in results)
     assert system.transition(Transition.TRANSITION_CONFIGURE)
@@ -543,6 +503,15 @@ def test_malformed_images_are_dropped(system):
 def test_overlay_only_while_subscribed(system):
     from sensor_msgs.msg import Image
 
+    def drawn_and_processed():
+        values = system.diagnostics_values()
+        return int(values['overlays_published']), int(values['frames_processed'])
+
+    # nobody subscribes: frames are processed, nothing is drawn
+    drawn_before, processed_before = drawn_and_processed()
+    time.sleep(1.0)
+    drawn, processed = drawn_and_processed()
+    assert processed > processed_before + 3 and drawn == drawn_before
     overlays = []
     subscription = system.node.create_subscription(Image, '/transt_tracker/overlay', overlays.append, 5)
     try:
@@ -550,8 +519,13 @@ def test_overlay_only_while_subscribed(system):
         overlay = overlays[-1]
         assert (overlay.encoding, overlay.width, overlay.height) == ('rgb8', WIDTH, HEIGHT)
         assert overlay.header.frame_id == CAMERA_FRAME
+        assert drawn_and_processed()[0] > drawn
     finally:
         system.node.destroy_subscription(subscription)
+    time.sleep(0.5)  # the node notices the subscriber is gone
+    drawn_after_unsubscribing = drawn_and_processed()[0]
+    time.sleep(1.0)
+    assert drawn_and_processed()[0] == drawn_after_unsubscribing
 
 
 def _latency_phase(system, rate_hz: float, seconds: float) -> dict:

@@ -50,3 +50,15 @@ def test_tracks_a_video_file_and_reports_errors(tmp_path, checkpoint, capsys):
     assert 'outside' in capsys.readouterr().err
     assert main([str(tmp_path / 'none.mp4'), '--box', '1,1,5,5', '--checkpoint', str(checkpoint)]) == 1
     assert main([str(video), '--box', '1,1,5,5', '--checkpoint', str(tmp_path / 'missing.pth')]) == 1
+
+
+def test_an_unreadable_frame_is_an_error_naming_the_file(tmp_path, checkpoint, capsys):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for index, frame in enumerate(_frames(3)):
+        cv2.imwrite(str(folder / f'{index:04d}.png'), frame)
+    (folder / '0001.png').write_bytes(b'not a png')
+    out = tmp_path / 'out'
+    assert main([str(folder), '--box', '30,20,40,30', '--checkpoint', str(checkpoint), '--output', str(out)]) == 1
+    assert f'{folder / "0001.png"}: cannot decode image' in capsys.readouterr().err
+    assert not (out / 'boxes.txt').exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from transt_ros.checkpoint import load_model, save_checkpoint
+from transt_ros.checkpoint import FORMAT_VERSION, load_model, save_checkpoint
 from transt_ros.model import build_transt
 from transt_ros.training import cli
 from transt_ros.training.checkpointing import load
@@ -72,10 +72,19 @@ def test_command_line_run_writes_logs_and_loadable_checkpoints(tmp_path):
     with open(out / 'log.csv') as stream:
         rows = list(csv.DictReader(stream))
     assert [int(r['step']) for r in rows] == [1, 2]
-    assert float(rows[0]['loss']) > 0 and float(rows[0]['samples_per_s']) > 0 and 'skipped_missing_frame' in rows[0]
+    losses = [float(r['loss']) for r in rows]
+    assert np.isfinite(losses).all() and min(losses) > 0
+    assert float(rows[0]['samples_per_s']) > 0 and 'skipped_missing_frame' in rows[0]
     assert any((out / 'tensorboard').glob('events.out.tfevents.*'))
-    # Finished: a second invocation resumes at step 2 and has nothing to do.
+    meta = load(out / 'model.pth')['meta']
+    assert meta['format_version'] == FORMAT_VERSION and meta['created_by'] == 'transt-train' and meta['step'] == 2
+    # Finished: a second invocation resumes at step 2 and has nothing to do: no new log rows,
+    # checkpoints or weights (every file outside tensorboard/ is byte for byte the same).
+    written = {p.relative_to(out): p.read_bytes() for p in out.rglob('*')
+               if p.is_file() and 'tensorboard' not in p.parts}
     assert cli.main([str(TINY), '--set', f'train.output_dir={out}', '--set', 'train.max_steps=2']) == 0
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob('*')
+            if p.is_file() and 'tensorboard' not in p.parts} == written
 
 
 def test_parameter_groups_frozen_parts_and_xavier(tmp_path):

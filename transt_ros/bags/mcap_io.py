@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import yaml
 from mcap.exceptions import McapError
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
 
-from .bag import BagReader, BagWriter
 from .rosbag2 import BagError, BagSummary, RawMessage, TopicInfo, ros_distro
+from .storage import BagReader, BagWriter
 
 PROFILE = 'ros2'
 LIBRARY = 'transt_ros (rosbag2_storage_mcap conventions)'
@@ -30,8 +29,8 @@ class McapWriter(BagWriter):
     storage_identifier = 'mcap'
 
     def __init__(self, file_path: Path, custom_data: dict[str, str] | None = None, compression: str = 'none',
-                 chunk_size: int = 1024 * 1024):
-        super().__init__(file_path, custom_data)
+                 chunk_size: int = 1024 * 1024, message_compression: str = 'none', file_compression: str = 'none'):
+        super().__init__(file_path, custom_data, message_compression, file_compression)
         if compression not in COMPRESSIONS:
             raise BagError(f"unknown MCAP chunk compression '{compression}'; known: {', '.join(COMPRESSIONS)}")
         self._stream = open(self.file_path, 'wb')
@@ -88,17 +87,12 @@ class McapReader(BagReader):
             if record.name == 'rosbag2':
                 self.metadata = dict(record.metadata)
 
-    def bag_summary(self) -> BagSummary | None:
-        """The ``rosbag2`` metadata record's document, when the file has one."""
-        text = self.metadata.get('serialized_metadata')
-        return BagSummary.from_document(yaml.safe_load(text)) if text else None
-
-    def messages(self, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
+    def _stored_messages(self, topics: Iterable[str] | None) -> Iterator[RawMessage]:
         wanted = None if topics is None else list(topics)
         if wanted is not None and not wanted:
             return
         for _, channel, message in self._reader.iter_messages(topics=wanted, log_time_order=True):
             yield RawMessage(channel.topic, int(message.log_time), bytes(message.data))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._stream.close()

@@ -1,4 +1,5 @@
-"""numpy <-> the messages of a tracking bag: Image, CompressedImage, CameraInfo, Detection2D.
+"""numpy -> the messages of a tracking bag (Image, CompressedImage, CameraInfo, Detection2D), and the
+box of a Detection2D back. (Image messages -> numpy: :mod:`transt_ros.ros.image_conversion`.)
 
 Frames are RGB ``uint8`` ``(H, W, 3)``; boxes are ``(x, y, w, h)`` pixels with ``x, y`` the
 top-left corner; a Detection2D stores the box centre (``bbox.center.position``) and size
@@ -14,8 +15,6 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
-
-from ..ros.image_conversion import compressed_to_rgb, image_to_rgb
 
 COMPRESSED_FORMATS = ('jpeg', 'png')
 DEFAULT_HORIZONTAL_FOV_DEG = 60.0
@@ -61,14 +60,6 @@ def compressed_image_message(rgb: np.ndarray, stamp_ns: int, frame_id: str = 'ca
         raise ValueError(f'OpenCV could not encode a {rgb.shape} frame as {image_format}')
     return CompressedImage(header=header(stamp_ns, frame_id), format=f'rgb8; {image_format} compressed bgr8',
                            data=encoded.tobytes())
-
-
-def image_to_rgb_array(msg) -> np.ndarray:
-    """A sensor_msgs/Image or CompressedImage -> RGB uint8 ``(H, W, 3)`` (own, writable copy)."""
-    if hasattr(msg, 'format'):
-        return compressed_to_rgb(msg.format, msg.data)
-    rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
-    return np.array(rgb, dtype=np.uint8, order='C')
 
 
 def camera_info_message(width: int, height: int, stamp_ns: int, frame_id: str = 'camera',

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from ..common.files import atomic_write_text
+
 METADATA_FILE = 'metadata.yaml'
 METADATA_VERSION = 8
 SERIALIZATION_FORMAT = 'cdr'
@@ -219,6 +221,11 @@ class BagSummary:
     topics: list[TopicInfo]
     custom_data: dict[str, str] = field(default_factory=dict)
     ros_distro: str = ''
+    compression_format: str = ''
+    compression_mode: str = ''
+    """``''``, ``'MESSAGE'`` or ``'FILE'`` (rosbag2 ``compression_mode``; any case is read)."""
+    version: int = METADATA_VERSION
+    """The ``version`` of the metadata.yaml read (written: always :data:`METADATA_VERSION`)."""
 
     @property
     def message_count(self) -> int:
@@ -241,7 +248,7 @@ class BagSummary:
             'starting_time': {'nanoseconds_since_epoch': self.starting_time_ns},
             'message_count': self.message_count,
             'topics_with_message_count': [topic.metadata_entry() for topic in self.topics],
-            'compression_format': '', 'compression_mode': '',
+            'compression_format': self.compression_format, 'compression_mode': self.compression_mode,
             'relative_file_paths': [f.path for f in self.files],
             'files': [{'path': f.path, 'starting_time': {'nanoseconds_since_epoch': f.starting_time_ns},
                        'duration': {'nanoseconds': f.duration_ns}, 'message_count': f.message_count}
@@ -255,7 +262,14 @@ class BagSummary:
         return yaml.dump(self.to_document(), Dumper=_MetadataDumper, sort_keys=False, default_flow_style=False)
 
     @classmethod
+    def from_yaml(cls, text: str) -> BagSummary:
+        return cls.from_document(yaml.safe_load(text) or {})
+
+    @classmethod
     def from_document(cls, document: dict) -> BagSummary:
+        """Any metadata version rosbag2 has written (1 .. 9): fields a version lacks get their defaults
+        (compression: version 3, QoS offers: 4, ``files``: 5, ``custom_data``: 6, type hashes: 7,
+        ``ros_distro``: 8, QoS offers as a YAML list with policy names instead of a string: 9)."""
         info = document.get('rosbag2_bagfile_information', document)
         topics = []
         for entry in info.get('topics_with_message_count') or []:
@@ -270,16 +284,13 @@ class BagSummary:
         if not files:
             files = [FileSummary(path) for path in info.get('relative_file_paths') or []]
         return cls(info.get('storage_identifier', ''), files, topics, dict(info.get('custom_data') or {}),
-                   str(info.get('ros_distro', '')))
+                   str(info.get('ros_distro') or ''), str(info.get('compression_format') or ''),
+                   str(info.get('compression_mode') or ''), int(info.get('version', METADATA_VERSION)))
 
 
 def write_metadata_yaml(directory: Path, summary: BagSummary) -> Path:
-    """``<directory>/metadata.yaml`` (temporary file, then rename)."""
-    path = Path(directory) / METADATA_FILE
-    temporary = path.with_suffix('.yaml.tmp')
-    temporary.write_text(summary.to_yaml())
-    os.replace(temporary, path)
-    return path
+    """``<directory>/metadata.yaml``, written atomically."""
+    return atomic_write_text(Path(directory) / METADATA_FILE, summary.to_yaml())
 
 
 def read_metadata_yaml(directory: Path) -> BagSummary | None:

@@ -13,8 +13,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .bag import BagReader, BagWriter
 from .rosbag2 import METADATA_VERSION, BagError, BagSummary, RawMessage, TopicInfo, ros_distro
+from .storage import BagReader, BagWriter
 
 SCHEMA_VERSION = 4
 CREATE_TABLES = """
@@ -32,10 +32,11 @@ CREATE INDEX timestamp_idx ON messages (timestamp ASC);
 class SqliteWriter(BagWriter):
     storage_identifier = 'sqlite3'
 
-    def __init__(self, file_path: Path, custom_data: dict[str, str] | None = None, compression: str = 'none'):
-        super().__init__(file_path, custom_data)
+    def __init__(self, file_path: Path, custom_data: dict[str, str] | None = None, compression: str = 'none',
+                 message_compression: str = 'none', file_compression: str = 'none'):
+        super().__init__(file_path, custom_data, message_compression, file_compression)
         if compression != 'none':
-            raise BagError('the sqlite3 storage has no chunk compression')
+            raise BagError('the sqlite3 storage has no chunk compression (rosbag2 compression: message or file)')
         self._db = sqlite3.connect(self.file_path)
         self._db.executescript(CREATE_TABLES)
         self._db.execute('INSERT INTO schema (schema_version, ros_distro) VALUES (?, ?)',
@@ -114,7 +115,7 @@ class SqliteReader(BagReader):
             self._db.close()
             raise
 
-    def messages(self, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
+    def _stored_messages(self, topics: Iterable[str] | None) -> Iterator[RawMessage]:
         query = 'SELECT topic_id, timestamp, data FROM messages'
         parameters: list = []
         if topics is not None:
@@ -127,5 +128,5 @@ class SqliteReader(BagReader):
         for topic_id, timestamp, data in self._db.execute(query, parameters):
             yield RawMessage(self._topic_names[topic_id], int(timestamp), bytes(data))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._db.close()

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from ..common.files import atomic_torch_save
 from ..model import TransTConfig, build_transt
 from . import safe_pickle
 from .keys import infer_config, is_state_dict, to_project_layout
 
 FORMAT_VERSION = 1
+"""``meta['format_version']`` of the checkpoints this project writes (``save_checkpoint``, ``transt-train``)."""
 
 
 class CheckpointError(RuntimeError):
@@ -115,26 +116,13 @@ def load_model(source, device='cpu', config: TransTConfig | None = None) -> torc
 
 
 def save_checkpoint(path, model: torch.nn.Module, meta: dict | None = None, half: bool = False) -> Path:
-    """Write ``{'model', 'config', 'meta'}`` atomically (temp file, then rename).
+    """Write ``{'model', 'config', 'meta'}`` atomically (temporary file, fsync, rename; mode 0o644).
 
     ``half=True`` stores floating-point tensors as float16 (half the size; loading casts
     them back to the model's dtype).
     """
-    path = Path(path)
     state_dict = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().clone()
                   for k, v in model.state_dict().items()}
     payload = {'model': state_dict, 'config': model.config.to_dict(),
                'meta': {'format_version': FORMAT_VERSION, **(meta or {})}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(payload, stream)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_name, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is an ordinary file
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)

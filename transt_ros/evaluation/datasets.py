@@ -7,18 +7,24 @@ publish (test splits give only the first box) are NaN and ``fully_annotated`` is
 Frame paths are built from the benchmark's numbering (``0001.jpg``, ``00000001.jpg``, ``0.jpg``
 ...), one per annotation row, so a frame file that is absent on disk keeps its slot: its
 index is listed in ``missing_frames`` and a warning is logged instead of raising. A missing
-dataset root raises :class:`FileNotFoundError`.
+dataset root raises :class:`FileNotFoundError`; a malformed box file raises
+:class:`~transt_ros.common.box_files.BoxFileError` naming the file and the line; sequence folders
+without ground truth are skipped with a warning that names them (:data:`SKIPPED_FOLDERS` keeps the
+last reader's list), and :func:`no_sequence_hint` explains an empty result.
 """
 from __future__ import annotations
 
-import io
+import ast
+import json
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..common.box_files import BoxFileError, read_box_file, read_flag_file, read_value_file
+from ..common.files import atomic_write_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +45,8 @@ class Sequence:
     missing_frames: tuple[int, ...] = ()
     fully_annotated: bool = True
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    resolution: tuple[int, int] | None = None
+    """``(width, height)`` of the frames when the data set states it (GOT-10k ``meta_info.ini``)."""
 
     def __len__(self) -> int:
         return len(self.frame_paths)
@@ -57,18 +65,50 @@ def _require_dir(path: Path, what: str) -> Path:
 
 
 def read_boxes(path: Path) -> np.ndarray:
-    """Rows of 4 numbers separated by commas, tabs or spaces (``NaN`` allowed), ``(N, 4)``."""
-    text = Path(path).read_text().replace(',', ' ').replace('\t', ' ')
-    if not text.strip():
-        return np.zeros((0, 4))
-    return np.loadtxt(io.StringIO(text), dtype=float, ndmin=2)[:, :4]
+    """Rows of 4 numbers (``NaN`` allowed), ``(N, 4)``; :class:`BoxFileError` names a bad line."""
+    return read_box_file(path, strict=True)
+
+
+SKIPPED_FOLDERS: list[Path] = []
+"""Sequence folders the last reader skipped because they hold no ground truth."""
+
+
+def _report_skipped(what: str, folders: list[Path], missing: str) -> None:
+    SKIPPED_FOLDERS[:] = folders
+    if folders:
+        names = ', '.join(folder.name for folder in folders[:10]) + (' ...' if len(folders) > 10 else '')
+        LOGGER.warning('%s: skipped %d folder(s) without %s: %s', what, len(folders), missing, names)
+
+
+def no_sequence_hint(kind: str, root: Path, split: str | None = None) -> str:
+    """Why a reader found nothing in ``root``, with the root to pass instead when it is a sequence folder."""
+    root = Path(root)
+    annotations = {'otb': 'groundtruth_rect*.txt', 'lasot': 'groundtruth.txt', 'got10k': 'groundtruth.txt',
+                   'uav123': '*.txt', 'nfs': '*.txt', 'trackingnet': '*.txt'}
+    pattern = annotations.get(kind, 'groundtruth*.txt')
+    layout = {'otb': '<root>/<sequence>/groundtruth_rect.txt',
+              'lasot': '<root>/<class>/<class>-<n>/groundtruth.txt',
+              'got10k': f'<root>/{split or "val"}/<sequence>/groundtruth.txt',
+              'trackingnet': f'<root>/{split or "TEST"}/anno/<sequence>.txt',
+              'uav123': '<root>/anno/UAV123/<sequence>.txt', 'nfs': '<root>/<sequence>/30/<sequence>.txt'}[kind]
+    hint = f'no sequence found in {root} ({kind}: expected {layout})'
+    if kind in ('otb', 'lasot', 'got10k') and list(root.glob(pattern)):
+        parent = root.parent.parent if kind == 'got10k' and root.parent.name == (split or 'val') else root.parent
+        if kind == 'lasot':
+            parent = root.parent.parent
+        hint += f'; {root} looks like one sequence folder: pass the data set root instead, e.g. {parent}'
+    elif kind == 'lasot' and list(root.glob('*/groundtruth.txt')):
+        hint += f'; {root} looks like one class folder: pass the data set root instead, e.g. {root.parent}'
+    if SKIPPED_FOLDERS:
+        hint += f' ({len(SKIPPED_FOLDERS)} folder(s) skipped for lack of ground truth)'
+    return hint
 
 
 def _read_flags(path: Path, length: int) -> np.ndarray | None:
     """0/1 flags separated by commas or newlines, as bool ``(length,)``; None when absent."""
-    if not path.is_file():
+    flags = read_flag_file(path)
+    if flags is None:
         return None
-    flags = np.array([int(float(v)) for v in re.split(r'[,\s]+', path.read_text().strip()) if v], dtype=bool)
     if len(flags) != length:
         LOGGER.warning('%s has %d flags for %d frames', path, len(flags), length)
         flags = np.pad(flags, (0, max(0, length - len(flags))))[:length]
@@ -125,6 +165,8 @@ def read_otb(root: Path, names: Iterable[str] | None = None) -> list[Sequence]:
     """
     root = _require_dir(root, 'OTB root')
     wanted = set(names) if names is not None else None
+    _report_skipped(f'OTB {root}', sorted(p for p in root.iterdir() if p.is_dir() and (p / 'img').is_dir()
+                                          and not list(p.glob('groundtruth_rect*.txt'))), 'groundtruth_rect.txt')
     sequences = []
     for annotation in sorted(root.glob('*/groundtruth_rect*.txt')):
         folder = annotation.parent.name
@@ -155,11 +197,12 @@ def read_lasot(root: Path, sequence_list: Path | None = None) -> list[Sequence]:
         names = [line.strip() for line in Path(sequence_list).read_text().splitlines() if line.strip()]
         folders = [root / name.rsplit('-', 1)[0] / name for name in names]
     else:
-        folders = sorted(p.parent for p in root.glob('*/*/groundtruth.txt'))
+        folders = sorted(p for p in root.glob('*/*') if p.is_dir() and (p / 'img').is_dir())
+        folders = sorted(set(folders) | {p.parent for p in root.glob('*/*/groundtruth.txt')})
+    _report_skipped(f'LaSOT {root}', [f for f in folders if not (f / 'groundtruth.txt').is_file()], 'groundtruth.txt')
     sequences = []
     for folder in folders:
         if not (folder / 'groundtruth.txt').is_file():
-            LOGGER.warning('LaSOT sequence %s has no groundtruth.txt; skipped', folder)
             continue
         ground_truth = read_boxes(folder / 'groundtruth.txt')
         paths, missing = _numbered_frames(folder / 'img', len(ground_truth), 1, 8)
@@ -179,14 +222,24 @@ def read_got10k(root: Path, split: str = 'val') -> list[Sequence]:
     ``absent`` comes from ``absence.label`` (or ``cover.label == 0``); the toolkit drops those
     frames and the first frame before AO/SR. ``test`` sequences have only the first box.
     """
-    split_dir = _require_dir(Path(root) / split, f'GOT-10k {split} split')
+    root = Path(root)
+    if not (root / split).is_dir() and (root / 'groundtruth.txt').is_file():
+        raise FileNotFoundError(no_sequence_hint('got10k', root, split))
+    if not (root / split).is_dir() and list(root.glob('*/groundtruth.txt')):
+        raise FileNotFoundError(f'GOT-10k {split} split not found: {root / split} is not a directory; {root} looks '
+                                f'like a split folder itself: pass its parent {root.parent} with --split {root.name}')
+    split_dir = _require_dir(root / split, f'GOT-10k {split} split')
     if (split_dir / 'list.txt').is_file():
         names = (split_dir / 'list.txt').read_text().split()
         folders = [split_dir / name for name in names]
     else:
-        folders = sorted(p.parent for p in split_dir.glob('*/groundtruth.txt'))
+        folders = sorted(p for p in split_dir.iterdir() if p.is_dir())
+    _report_skipped(f'GOT-10k {split_dir}', [f for f in folders if not (f / 'groundtruth.txt').is_file()],
+                    'groundtruth.txt')
     sequences = []
     for folder in folders:
+        if not (folder / 'groundtruth.txt').is_file():
+            continue
         boxes = read_boxes(folder / 'groundtruth.txt')
         if len(boxes) == 0:
             LOGGER.warning('%s has an empty annotation; skipped', folder)
@@ -197,10 +250,26 @@ def read_got10k(root: Path, split: str = 'val') -> list[Sequence]:
         ground_truth = boxes if fully_annotated else _first_box_only(boxes, n_frames)
         absent = _read_flags(folder / 'absence.label', n_frames)
         if absent is None and (folder / 'cover.label').is_file():
-            cover = np.loadtxt(folder / 'cover.label', ndmin=1)
+            cover = read_value_file(folder / 'cover.label')
             absent = cover == 0 if len(cover) == n_frames else None
-        sequences.append(Sequence(folder.name, paths, ground_truth, absent, missing, fully_annotated))
+        sequences.append(Sequence(folder.name, paths, ground_truth, absent, missing, fully_annotated,
+                                  resolution=read_got10k_resolution(folder / 'meta_info.ini')))
     return sequences
+
+
+def read_got10k_resolution(path: Path) -> tuple[int, int] | None:
+    """``(width, height)`` from a GOT-10k ``meta_info.ini`` line ``resolution: (1920, 1080)``, or None."""
+    if not Path(path).is_file():
+        return None
+    for number, line in enumerate(Path(path).read_text(errors='replace').splitlines(), start=1):
+        key, _, value = line.partition(':')
+        if key.strip() == 'resolution':
+            try:
+                width, height = ast.literal_eval(value.strip())
+                return int(width), int(height)
+            except (ValueError, SyntaxError, TypeError):
+                raise BoxFileError(path, f'unreadable resolution {value.strip()!r}', number) from None
+    return None
 
 
 def read_trackingnet(root: Path, split: str = 'TEST') -> list[Sequence]:
@@ -209,6 +278,9 @@ def read_trackingnet(root: Path, split: str = 'TEST') -> list[Sequence]:
     The ``TEST`` annotation holds only the first box; training chunks are fully annotated.
     """
     split_dir = _require_dir(Path(root) / split, f'TrackingNet {split} split')
+    frame_dirs = sorted(p for p in (split_dir / 'frames').glob('*') if p.is_dir())
+    _report_skipped(f'TrackingNet {split_dir}', [p for p in frame_dirs if not (split_dir / 'anno' / f'{p.name}.txt')
+                                                 .is_file()], 'an anno/<sequence>.txt')
     sequences = []
     for annotation in sorted((split_dir / 'anno').glob('*.txt'), key=lambda p: p.stem):
         frame_dir = split_dir / 'frames' / annotation.stem
@@ -296,23 +368,49 @@ def _submission_boxes(boxes) -> np.ndarray:
     return np.where(np.all(np.isfinite(boxes), axis=1, keepdims=True), boxes, 0.0)
 
 
+def _rows_text(rows, fmt: str) -> str:
+    rows = np.asarray(rows, dtype=float)
+    return ''.join((','.join(fmt % value for value in np.atleast_1d(row))) + '\n' for row in rows)
+
+
 def write_results(directory: Path, name: str, boxes, times_s=None) -> Path:
-    """Generic results: ``<directory>/<name>.txt`` (``x,y,w,h`` rows, ``nan`` for dropped frames)
-    and, with ``times_s``, ``<name>_time.txt`` (seconds per frame)."""
+    """Results in the OTB toolkit's layout (got10k ``ExperimentOTB``): ``<directory>/<name>.txt``
+    (``x,y,w,h`` rows, ``nan`` for dropped frames) and, with ``times_s``, ``<directory>/times/
+    <name>_time.txt`` (seconds per frame, init frame included, ``nan`` where untimed). Each file is
+    written atomically, the times first: a boxes file on disk means the sequence is finished."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f'{name}.txt'
-    np.savetxt(path, np.asarray(boxes, dtype=float).reshape(-1, 4), fmt='%.4f', delimiter=',')
     if times_s is not None:
-        np.savetxt(directory / f'{name}_time.txt', np.asarray(times_s, dtype=float), fmt='%.8f')
-    return path
+        atomic_write_text(directory / 'times' / f'{name}_time.txt', _rows_text(times_s, '%.8f'))
+    return atomic_write_text(directory / f'{name}.txt', _rows_text(np.asarray(boxes, dtype=float).reshape(-1, 4),
+                                                                  '%.4f'))
+
+
+def read_run_results(directory: Path, name: str, n_frames: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(boxes (N, 4), times (N,))`` that :func:`write_results` wrote for ``name``, or None when there
+    are none or they do not have ``n_frames`` rows (an unfinished or foreign file: redo it)."""
+    path = Path(directory) / f'{name}.txt'
+    if not path.is_file():
+        return None
+    boxes = read_box_file(path)
+    times = read_value_file(Path(directory) / 'times' / f'{name}_time.txt')
+    if len(boxes) != n_frames or (times is not None and len(times) != n_frames):
+        LOGGER.warning('%s: %d rows for %d frames; running the sequence again', path, len(boxes), n_frames)
+        return None
+    return boxes, np.full(n_frames, np.nan) if times is None else times
 
 
 def read_results(directory: Path) -> dict[str, np.ndarray]:
-    """Inverse of :func:`write_results`: ``{name: (N, 4) boxes}`` (``*_time.txt`` skipped)."""
+    """Inverse of :func:`write_results`: ``{name: (N, 4) boxes}``."""
     directory = _require_dir(directory, 'results directory')
     return {path.stem: read_boxes(path) for path in sorted(directory.glob('*.txt'))
             if not path.stem.endswith('_time')}
+
+
+def write_got10k_results(directory: Path, name: str, boxes, times_s) -> Path:
+    """The got10k toolkit's layout (``ExperimentGOT10k``), which its ``report`` reads for any split:
+    ``<directory>/<name>/<name>_001.txt`` and ``<directory>/<name>/<name>_time.txt``; dropped frames
+    become ``0,0,0,0`` (IoU 0, as this project scores them), untimed frames time 0 (ignored)."""
+    return write_got10k_submission(directory, name, boxes, times_s)
 
 
 def write_got10k_submission(directory: Path, name: str, boxes, times_s) -> Path:
@@ -322,18 +420,29 @@ def write_got10k_submission(directory: Path, name: str, boxes, times_s) -> Path:
     non-finite times written as 0 (the toolkit ignores times ``<= 0``).
     """
     sequence_dir = Path(directory) / name
-    sequence_dir.mkdir(parents=True, exist_ok=True)
-    path = sequence_dir / f'{name}_001.txt'
-    np.savetxt(path, _submission_boxes(boxes), fmt='%.3f', delimiter=',')
     times = np.asarray(times_s, dtype=float)
-    np.savetxt(sequence_dir / f'{name}_time.txt', np.where(np.isfinite(times), times, 0.0), fmt='%.8f')
-    return path
+    atomic_write_text(sequence_dir / f'{name}_time.txt', _rows_text(np.where(np.isfinite(times), times, 0.0), '%.8f'))
+    return atomic_write_text(sequence_dir / f'{name}_001.txt', _rows_text(_submission_boxes(boxes), '%.3f'))
 
 
 def write_trackingnet_submission(directory: Path, name: str, boxes) -> Path:
     """TrackingNet server layout: ``<dir>/<seq>.txt``, ``x,y,w,h`` per frame (zip the folder)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f'{name}.txt'
-    np.savetxt(path, _submission_boxes(boxes), fmt='%.4f', delimiter=',')
-    return path
+    return atomic_write_text(Path(directory) / f'{name}.txt', _rows_text(_submission_boxes(boxes), '%.4f'))
+
+
+RUN_SETTINGS_FILE = 'run_settings.json'
+
+
+def check_run_settings(results_dir: Path, settings: dict, overwrite: bool) -> None:
+    """Keep ``settings`` (what the stored runs depend on) in ``<results_dir>/run_settings.json``;
+    refuse to resume runs made with other settings (the caller's ``overwrite`` redoes them)."""
+    path = Path(results_dir) / RUN_SETTINGS_FILE
+    settings = json.loads(json.dumps(settings, default=str))
+    if path.is_file() and not overwrite:
+        stored = json.loads(path.read_text())
+        changed = sorted(key for key in set(stored) | set(settings) if stored.get(key) != settings.get(key))
+        if changed:
+            raise ValueError(f'{path.parent} holds runs made with other settings ({", ".join(changed)}: '
+                             f'{[stored.get(key) for key in changed]} then, {[settings.get(key) for key in changed]} '
+                             'now); pass --overwrite to run again, or choose another --out')
+    atomic_write_text(path, json.dumps(settings, indent=2))

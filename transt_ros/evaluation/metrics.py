@@ -13,6 +13,12 @@ Conventions, matched to the reference toolkits:
   pytracking). AUC is the mean of the 21-point success curve.
 * Curves are computed per sequence, then averaged over sequences (OTB, LaSOT, pytracking).
   The got10k toolkit's GOT-10k AO pools the frames of all sequences instead; both are given.
+* GOT-10k (``ExperimentGOT10k.report``) clips both boxes to the image before the IoU
+  (``rect_iou(..., bound=(width, height))``): ``bound`` does the same here.
+* Speed (fps), the toolkits' definition (got10k ``ExperimentOTB`` / ``ExperimentGOT10k``): the
+  mean over timed frames of ``1 / time``, every recorded time counted (the initialisation frame
+  included, times ``<= 0`` and NaN skipped); the data-set figure pools the frames of all
+  sequences (GOT-10k's ``speed_fps``).
 
 Frames excluded from every per-frame metric ("invalid" frames):
 
@@ -54,15 +60,30 @@ def _box_centers(boxes: np.ndarray) -> np.ndarray:
     return boxes[:, :2] + (boxes[:, 2:] - 1.0) / 2.0
 
 
-def rect_iou(boxes_a, boxes_b) -> np.ndarray:
+def clip_boxes(boxes, bound) -> np.ndarray:
+    """Boxes clipped to an image of ``bound = (width, height)``, as ``got10k.utils.metrics.rect_iou``
+    does: ``x`` to ``[0, width]``, then ``w`` to ``[0, width - x]`` (same for ``y``, ``h``)."""
+    boxes = _as_boxes(boxes).copy()
+    width, height = float(bound[0]), float(bound[1])
+    boxes[:, 0] = np.clip(boxes[:, 0], 0, width)
+    boxes[:, 1] = np.clip(boxes[:, 1], 0, height)
+    boxes[:, 2] = np.clip(boxes[:, 2], 0, width - boxes[:, 0])
+    boxes[:, 3] = np.clip(boxes[:, 3], 0, height - boxes[:, 1])
+    return boxes
+
+
+def rect_iou(boxes_a, boxes_b, bound=None) -> np.ndarray:
     """Intersection over union of paired boxes, ``(N,)`` in ``[0, 1]``.
 
-    Same formula as ``got10k.utils.metrics.rect_iou`` without ``bound``: right edge
-    ``x + w``, union ``+ eps``, clipped to ``[0, 1]``. NaN boxes give NaN.
+    Same formula as ``got10k.utils.metrics.rect_iou``: right edge ``x + w``, union ``+ eps``,
+    clipped to ``[0, 1]``; with ``bound = (width, height)`` both boxes are first clipped to the
+    image (:func:`clip_boxes`). NaN boxes give NaN.
     """
     a, b = _as_boxes(boxes_a), _as_boxes(boxes_b)
     if a.shape != b.shape:
         raise ValueError(f'box arrays differ in shape: {a.shape} vs {b.shape}')
+    if bound is not None:
+        a, b = clip_boxes(a, bound), clip_boxes(b, bound)
     left = np.maximum(a[:, 0], b[:, 0])
     top = np.maximum(a[:, 1], b[:, 1])
     right = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
@@ -120,15 +141,16 @@ class FrameErrors:
     normalized_center_error: np.ndarray
 
 
-def frame_errors(predictions, ground_truth, valid: np.ndarray) -> FrameErrors:
-    """Errors on the ``valid`` frames; dropped predictions get IoU 0 and infinite errors."""
+def frame_errors(predictions, ground_truth, valid: np.ndarray, bound=None) -> FrameErrors:
+    """Errors on the ``valid`` frames; dropped predictions get IoU 0 and infinite errors.
+    ``bound``: ``(width, height)`` to clip the boxes to before the IoU (GOT-10k)."""
     predictions, ground_truth = _as_boxes(predictions), _as_boxes(ground_truth)
     if predictions.shape != ground_truth.shape:
         raise ValueError(f'{len(predictions)} predictions for {len(ground_truth)} ground-truth rows')
     predicted, truth = predictions[valid], ground_truth[valid]
     dropped = dropped_frame_mask(predicted)
     filled = np.where(dropped[:, None], 0.0, predicted)
-    iou = np.where(dropped, 0.0, rect_iou(filled, truth))
+    iou = np.where(dropped, 0.0, rect_iou(filled, truth, bound))
     error = np.where(dropped, np.inf, center_error(filled, truth))
     normalized = np.where(dropped, np.inf, normalized_center_error(filled, truth))
     return FrameErrors(iou, error, normalized)
@@ -152,28 +174,32 @@ def precision_curve(errors, thresholds=PRECISION_THRESHOLDS_PX) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LatencySummary:
-    """Per-frame processing time; ``mean_fps`` is frames divided by total time."""
+    """Per-frame processing time (the speed in fps is :func:`toolkit_speed`, one definition)."""
 
     n_frames: int
     mean_ms: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
-    mean_fps: float
 
 
 def latency_summary(latencies_s) -> LatencySummary:
-    """Percentiles (ms) and throughput of per-frame latencies given in seconds; NaN ignored."""
+    """Mean and percentiles (ms) of per-frame latencies given in seconds; NaN ignored."""
     latencies = np.asarray(latencies_s, dtype=float).ravel()
     latencies = latencies[np.isfinite(latencies)]
     if latencies.size == 0:
-        return LatencySummary(0, float('nan'), float('nan'), float('nan'), float('nan'), float('nan'))
+        return LatencySummary(0, float('nan'), float('nan'), float('nan'), float('nan'))
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) * 1e3
-    total = float(latencies.sum())
-    return LatencySummary(
-        n_frames=int(latencies.size), mean_ms=float(latencies.mean() * 1e3),
-        p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99),
-        mean_fps=float(latencies.size / total) if total > 0 else float('inf'))
+    return LatencySummary(n_frames=int(latencies.size), mean_ms=float(latencies.mean() * 1e3),
+                          p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99))
+
+
+def toolkit_speed(times_s) -> tuple[int, float]:
+    """``(timed frames, sum of 1 / time)`` of per-frame times (s): NaN and times ``<= 0`` skipped,
+    as the got10k toolkit reads a ``*_time.txt``. Speed in fps = sum / frames."""
+    times = np.asarray(times_s, dtype=float).ravel()
+    times = times[np.isfinite(times) & (times > 0)]
+    return int(times.size), float(np.sum(1.0 / times))
 
 
 class CurveFigures:
@@ -207,7 +233,13 @@ class SequenceMetrics(CurveFigures):
     n_iou_above_0_5: int
     n_iou_above_0_75: int
     latency: LatencySummary | None = None
+    n_timed: int = 0
+    inverse_time_sum: float = 0.0
 
+    @property
+    def speed_fps(self) -> float:
+        """The toolkits' speed: mean over timed frames of ``1 / time`` (NaN when untimed)."""
+        return self.inverse_time_sum / self.n_timed if self.n_timed else float('nan')
 
     @property
     def average_overlap(self) -> float:
@@ -229,7 +261,7 @@ class SequenceMetrics(CurveFigures):
             'precision_at_20px': self.precision_at_20px,
             'normalized_precision_at_0_2': self.normalized_precision_at_0_2,
             'average_overlap': self.average_overlap, 'success_rate_0_5': self.success_rate_0_5,
-            'success_rate_0_75': self.success_rate_0_75,
+            'success_rate_0_75': self.success_rate_0_75, 'speed_fps': self.speed_fps,
             'success_curve': self.success_curve.tolist(), 'precision_curve': self.precision_curve.tolist(),
             'normalized_precision_curve': self.normalized_precision_curve.tolist(),
             'latency': asdict(self.latency) if self.latency is not None else None,
@@ -237,14 +269,19 @@ class SequenceMetrics(CurveFigures):
 
 
 def evaluate_sequence(name: str, predictions, ground_truth, visible=None,
-                      exclude_first_frame: bool = False, latencies_s=None) -> SequenceMetrics:
+                      exclude_first_frame: bool = False, latencies_s=None, times_s=None,
+                      bound=None) -> SequenceMetrics:
     """Score one sequence: predictions and ground truth ``(N, 4)``, optional ``visible`` ``(N,)``.
 
-    ``latencies_s`` holds per-frame tracking times in seconds (NaN for frames not tracked).
+    ``latencies_s`` holds per-frame tracking times in seconds (NaN for frames not tracked), for the
+    latency percentiles; ``times_s`` every recorded time (init frame included), for the speed
+    (default: ``latencies_s``). ``bound``: ``(width, height)`` to clip boxes to (GOT-10k).
     """
     ground_truth = _as_boxes(ground_truth)
     valid = valid_frame_mask(ground_truth, visible, exclude_first_frame)
-    errors = frame_errors(predictions, ground_truth, valid)
+    errors = frame_errors(predictions, ground_truth, valid, bound)
+    timed = times_s if times_s is not None else latencies_s
+    n_timed, inverse_time_sum = toolkit_speed(timed) if timed is not None else (0, 0.0)
     return SequenceMetrics(
         name=name, n_frames=len(ground_truth), n_valid=int(valid.sum()),
         n_dropped=int(dropped_frame_mask(_as_boxes(predictions)[valid]).sum()),
@@ -254,7 +291,8 @@ def evaluate_sequence(name: str, predictions, ground_truth, visible=None,
                                                    NORMALIZED_PRECISION_THRESHOLDS),
         iou_sum=float(errors.iou.sum()), n_iou_above_0_5=int(np.sum(errors.iou > 0.5)),
         n_iou_above_0_75=int(np.sum(errors.iou > 0.75)),
-        latency=latency_summary(latencies_s) if latencies_s is not None else None)
+        latency=latency_summary(latencies_s) if latencies_s is not None else None,
+        n_timed=n_timed, inverse_time_sum=inverse_time_sum)
 
 
 @dataclass
@@ -281,7 +319,8 @@ class DatasetMetrics(CurveFigures):
     success_rate_0_75_frame_weighted: float
     latency: LatencySummary | None = None
     sequences: list[SequenceMetrics] = field(default_factory=list)
-
+    speed_fps: float = float('nan')
+    """The toolkits' speed over the frames of all sequences (GOT-10k ``speed_fps``)."""
 
     def to_dict(self, include_sequences: bool = True) -> dict:
         """JSON-ready figures, curves as lists; per-sequence figures under ``sequences``."""
@@ -295,6 +334,7 @@ class DatasetMetrics(CurveFigures):
             'average_overlap_frame_weighted': self.average_overlap_frame_weighted,
             'success_rate_0_5_frame_weighted': self.success_rate_0_5_frame_weighted,
             'success_rate_0_75_frame_weighted': self.success_rate_0_75_frame_weighted,
+            'speed_fps': self.speed_fps,
             'success_curve': self.success_curve.tolist(), 'precision_curve': self.precision_curve.tolist(),
             'normalized_precision_curve': self.normalized_precision_curve.tolist(),
             'latency': asdict(self.latency) if self.latency is not None else None,
@@ -322,6 +362,9 @@ def aggregate(sequences: list[SequenceMetrics], latencies_s=None) -> DatasetMetr
     def mean_curve(curves, length) -> np.ndarray:
         return np.mean(curves, axis=0) if scored else np.zeros(length)
 
+    n_timed = sum(s.n_timed for s in sequences)
+    pooled_speed = sum(s.inverse_time_sum for s in sequences) / n_timed if n_timed else float('nan')
+
     return DatasetMetrics(
         n_sequences=len(sequences), n_frames=sum(s.n_frames for s in sequences), n_valid=n_valid,
         n_dropped=sum(s.n_dropped for s in sequences),
@@ -336,4 +379,4 @@ def aggregate(sequences: list[SequenceMetrics], latencies_s=None) -> DatasetMetr
         success_rate_0_5_frame_weighted=pooled(sum(s.n_iou_above_0_5 for s in sequences)),
         success_rate_0_75_frame_weighted=pooled(sum(s.n_iou_above_0_75 for s in sequences)),
         latency=latency_summary(latencies_s) if latencies_s is not None else None,
-        sequences=list(sequences))
+        sequences=list(sequences), speed_fps=pooled_speed)

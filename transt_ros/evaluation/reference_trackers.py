@@ -62,3 +62,14 @@ def build_reference_tracker(kind: str, device: str | None = None) -> OpenCVTrack
     """
     return OpenCVTracker(kind)
 
+
+def check_reference_names(names) -> list[str]:
+    """The reference tracker names, checked before anything runs: known, each once."""
+    names = list(names)
+    unknown = [name for name in names if name not in OPENCV_TRACKER_CLASSES]
+    if unknown:
+        raise ValueError(f'unknown reference tracker(s) {", ".join(unknown)}; known: '
+                         f'{", ".join(sorted(OPENCV_TRACKER_CLASSES))}')
+    if len(set(names)) != len(names):
+        raise ValueError(f'reference trackers named twice: {", ".join(names)}')
+    return names

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence as SequenceOf
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..common.files import atomic_write_text
 from .metrics import (
     NORMALIZED_PRECISION_THRESHOLDS,
     PRECISION_THRESHOLDS_PX,
@@ -27,6 +26,10 @@ from .metrics import (
 
 PREDICTION_COLOUR_BGR = (0, 0, 255)
 GROUND_TRUTH_COLOUR_BGR = (0, 255, 0)
+FPS_DEFINITION = ('mean over timed frames of 1 / per-frame time, the initialisation frame included, frames of all '
+                  'sequences pooled (got10k toolkit speed_fps)')
+AO_DEFINITION = ('AO / SR: frames of all sequences pooled (got10k ExperimentGOT10k.report); per-sequence means are '
+                 'in metrics.json as average_overlap / success_rate_*')
 
 
 def _json_ready(value):
@@ -50,13 +53,7 @@ def metrics_document(results: dict[str, DatasetMetrics], metadata: dict | None =
 
 def write_metrics_json(path: Path, results: dict[str, DatasetMetrics], metadata: dict | None = None) -> Path:
     """Write :func:`metrics_document` to ``path`` atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix='.json.tmp')
-    with os.fdopen(descriptor, 'w') as stream:
-        json.dump(metrics_document(results, metadata), stream, indent=2, allow_nan=False)
-    os.replace(temporary, path)
-    return path
+    return atomic_write_text(path, json.dumps(metrics_document(results, metadata), indent=2, allow_nan=False))
 
 
 def _plot_curves(path: Path, thresholds: np.ndarray, curves: dict[str, np.ndarray],
@@ -162,15 +159,16 @@ def write_video(path: Path, frames_bgr: SequenceOf, fps: float = 30.0) -> Path:
 
 TABLE_COLUMNS = (
     ('Success AUC', lambda m: m.success_auc), ('Precision@20px', lambda m: m.precision_at_20px),
-    ('Norm. precision@0.2', lambda m: m.normalized_precision_at_0_2), ('AO', lambda m: m.average_overlap),
-    ('SR0.5', lambda m: m.success_rate_0_5), ('SR0.75', lambda m: m.success_rate_0_75),
-    ('FPS', lambda m: m.latency.mean_fps if m.latency else float('nan')),
+    ('Norm. precision@0.2', lambda m: m.normalized_precision_at_0_2),
+    ('AO', lambda m: m.average_overlap_frame_weighted), ('SR0.5', lambda m: m.success_rate_0_5_frame_weighted),
+    ('SR0.75', lambda m: m.success_rate_0_75_frame_weighted), ('FPS', lambda m: m.speed_fps),
     ('p95 ms', lambda m: m.latency.p95_ms if m.latency else float('nan')),
 )
 
 
 def comparison_table(results: dict[str, DatasetMetrics]) -> str:
-    """Markdown table, one row per tracker sorted by success AUC (best first)."""
+    """Markdown table, one row per tracker sorted by success AUC (best first), with the AO and FPS
+    definitions under it."""
     header = ['Tracker', 'Sequences', 'Dropped'] + [title for title, _ in TABLE_COLUMNS]
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for name, metrics in sorted(results.items(), key=lambda item: item[1].success_auc, reverse=True):
@@ -178,6 +176,7 @@ def comparison_table(results: dict[str, DatasetMetrics]) -> str:
         values = [value(metrics) for _, value in TABLE_COLUMNS]
         cells += [f'{value:.3f}' if math.isfinite(value) else '-' for value in values]
         lines.append('| ' + ' | '.join(cells) + ' |')
+    lines += ['', f'{AO_DEFINITION}. FPS: {FPS_DEFINITION}.']
     return '\n'.join(lines) + '\n'
 
 
@@ -188,7 +187,7 @@ def write_report(directory: Path, results: dict[str, DatasetMetrics], metadata: 
     directory = Path(directory)
     table = comparison_table(results)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / 'comparison.md').write_text(table)
+    atomic_write_text(directory / 'comparison.md', table)
     if print_table:
         print(table)
     return {

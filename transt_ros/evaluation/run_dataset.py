@@ -15,14 +15,16 @@ from collections.abc import Sequence as SequenceOf
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..common.images import ImageReadError, read_image_rgb
 from .datasets import Sequence
-from .metrics import DatasetMetrics, SequenceMetrics, aggregate, evaluate_sequence, valid_frame_mask
+from .metrics import valid_frame_mask
 
 LOGGER = logging.getLogger(__name__)
+LONG_SEQUENCE_FRAMES = 300
+"""Sequences at least this long get a progress bar of their own frames (LaSOT: 1,000 - 11,000 frames)."""
 
 
 @dataclass
@@ -54,8 +56,10 @@ class SequenceRun:
 
 def read_rgb(path) -> np.ndarray | None:
     """RGB ``uint8`` ``(H, W, 3)`` image, or None when the file is missing or unreadable."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image_rgb(path)
+    except ImageReadError:
+        return None
 
 
 def first_valid_frame(sequence: Sequence) -> int:
@@ -79,8 +83,9 @@ def one_pass_step(tracker, frame, init_box=None) -> tuple[np.ndarray, float, flo
     return np.asarray(box, dtype=float), float(score), time.perf_counter() - start
 
 
-def run_sequence(tracker, sequence: Sequence, device: str | None = None) -> SequenceRun:
-    """Run ``tracker`` over ``sequence`` once (OPE) and record boxes, scores and timings."""
+def run_sequence(tracker, sequence: Sequence, device: str | None = None, progress: bool = False) -> SequenceRun:
+    """Run ``tracker`` over ``sequence`` once (OPE) and record boxes, scores and timings; with
+    ``progress``, sequences of :data:`LONG_SEQUENCE_FRAMES` frames or more show a bar per frame."""
     n_frames = len(sequence)
     boxes = np.full((n_frames, 4), np.nan)
     scores = np.full(n_frames, np.nan)
@@ -91,7 +96,10 @@ def run_sequence(tracker, sequence: Sequence, device: str | None = None) -> Sequ
         LOGGER.warning('sequence %s has no usable initial box; skipped', sequence.name)
         return run
     missing = set(sequence.missing_frames)
-    for index in range(init_frame, n_frames):
+    frames = range(init_frame, n_frames)
+    if progress and n_frames >= LONG_SEQUENCE_FRAMES:
+        frames = tqdm(frames, unit='frame', desc=sequence.name, leave=False)
+    for index in frames:
         frame = None if index in missing else read_rgb(sequence.frame_paths[index])
         if frame is None:
             if index == init_frame:
@@ -126,21 +134,27 @@ def _update_progress(bar: tqdm, run: SequenceRun) -> None:
 
 
 def evaluate_sequences(tracker_factory: Callable, sequences: SequenceOf[Sequence], workers: int = 1,
-                       device_list: SequenceOf[str] | None = None,
-                       progress: bool = True) -> dict[str, SequenceRun]:
+                       device_list: SequenceOf[str] | None = None, progress: bool = True,
+                       on_done: Callable[[SequenceRun], None] | None = None,
+                       desc: str = 'evaluating') -> dict[str, SequenceRun]:
     """Run OPE on every sequence; returns ``{sequence name: SequenceRun}`` in input order.
 
     ``workers > 1`` spreads sequences over that many spawned processes
     (``torch.multiprocessing``), worker ``i`` getting ``device_list[i % len(device_list)]``;
-    ``device_list`` None passes ``device=None`` to the factory.
+    ``device_list`` None passes ``device=None`` to the factory. ``on_done(run)`` is called as each
+    sequence finishes (to write its results at once).
     """
     runs: dict[str, SequenceRun] = {}
-    with tqdm(total=len(sequences), unit='seq', disable=not progress, desc='evaluating') as bar:
+    if not sequences:
+        return runs
+    with tqdm(total=len(sequences), unit='seq', disable=not progress, desc=desc) as bar:
         if workers <= 1:
             device = device_list[0] if device_list else None
             tracker = tracker_factory(device)
             for sequence in sequences:
-                runs[sequence.name] = run_sequence(tracker, sequence, device)
+                runs[sequence.name] = run_sequence(tracker, sequence, device, progress)
+                if on_done is not None:
+                    on_done(runs[sequence.name])
                 _update_progress(bar, runs[sequence.name])
         else:
             import torch.multiprocessing as torch_multiprocessing
@@ -155,25 +169,9 @@ def evaluate_sequences(tracker_factory: Callable, sequences: SequenceOf[Sequence
                                      initargs=(tracker_factory, device_queue)) as pool:
                 futures = [pool.submit(_run_in_worker, sequence) for sequence in sequences]
                 for future in as_completed(futures):
+                    if on_done is not None:
+                        on_done(future.result())
                     _update_progress(bar, future.result())
                 finished = [future.result() for future in futures]
             runs = {run.name: run for run in finished}
     return runs
-
-
-def score_run(run: SequenceRun, sequence: Sequence, exclude_first_frame: bool = False) -> SequenceMetrics:
-    """Metrics of one run; ``exclude_first_frame`` drops the init frame (GOT-10k rule)."""
-    visible = valid_frame_mask(sequence.ground_truth, sequence.visible)
-    if exclude_first_frame and run.init_frame >= 0:
-        visible[run.init_frame] = False
-    return evaluate_sequence(sequence.name, run.boxes, sequence.ground_truth, visible,
-                             latencies_s=run.tracking_latencies_s)
-
-
-def score_runs(runs: dict[str, SequenceRun], sequences: SequenceOf[Sequence],
-               exclude_first_frame: bool = False) -> DatasetMetrics:
-    """Dataset figures over the fully annotated ``sequences`` that have a run."""
-    scored = [s for s in sequences if s.fully_annotated and s.name in runs]
-    per_sequence = [score_run(runs[s.name], s, exclude_first_frame) for s in scored]
-    pooled_latencies = np.concatenate([runs[s.name].tracking_latencies_s for s in scored]) if scored else []
-    return aggregate(per_sequence, pooled_latencies)

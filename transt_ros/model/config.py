@@ -5,6 +5,17 @@ import dataclasses
 from dataclasses import dataclass
 
 BACKBONES = ('resnet50', 'resnet18')
+LIMITS = {
+    'd_model': (2, 4096),
+    'nhead': (1, 64),
+    'num_fusion_layers': (1, 32),
+    'dim_feedforward': (1, 32768),
+    'template_size': (16, 1024),
+    'search_size': (16, 1024),
+}
+"""Sane bounds of the architecture (both inclusive), checked before anything is built: a stored
+config with e.g. ``search_size: 4096`` would otherwise build and warm up for minutes at gigabytes.
+The authors' TransT uses 128/256 px crops and d_model 256."""
 
 
 @dataclass
@@ -26,6 +37,14 @@ class TransTConfig:
     search_size: int = 256
 
     def __post_init__(self):
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f'{name} must be an integer in [{low}, {high}], got {value!r}')
+        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout!r}')
+        if self.template_size > self.search_size:
+            raise ValueError(f'template_size ({self.template_size}) must not exceed search_size ({self.search_size})')
         if self.backbone not in BACKBONES:
             raise ValueError(f'backbone must be one of {BACKBONES}, got {self.backbone!r}')
         if self.d_model % self.nhead:

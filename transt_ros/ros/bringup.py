@@ -4,15 +4,27 @@
 ``transt_tracker`` uses it in memory. One MultiThreadedExecutor runs both; the tracker's
 processing runs in its own callback group, so services, clicks, parameters and the lifecycle
 services answer while a frame is tracked. Standard ROS arguments apply to both nodes, e.g.
-``transt-ros --ros-args --params-file config/transt.yaml -p checkpoint:=transt.pth -p autostart:=true``.
+``transt-ros --ros-args --params-file config/transt.yaml -p checkpoint:=transt.pth``.
+
+Stopping: SIGINT (Ctrl-C, also twice in quick succession as ``ros2 launch`` sends it) and SIGTERM
+end the process quietly with exit code 0. rclpy's signal handlers are not installed: with them,
+a second SIGINT raised ``KeyboardInterrupt`` inside ``executor.shutdown()``, the context died under
+callbacks that still logged ("Failed to publish log message to rosout") and a SIGTERM arriving
+after rclpy restored the default handler killed the process. Instead one Python handler records
+the request; the main thread spins in short slices (:data:`STOP_CHECK_S`), sees it, and shuts down
+in order: executor (waits for running callbacks), nodes, then the context. Further signals are
+ignored (SIG_IGN: Python's interpreter exit would otherwise restore the default handlers, and a
+second SIGINT during the exit killed the process with -2).
 """
 from __future__ import annotations
 
+import signal
 import sys
 
 import rclpy
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from .model_handle import ModelHandle
 from .model_manager_node import ModelManagerNode
@@ -23,10 +35,44 @@ GIL_SWITCH_INTERVAL_S = 1e-4
 """The tracking thread gives the GIL up for every torch operation; with the executor's other
 threads busy in Python it would wait Python's default 5 ms to get it back each time, hundreds
 of times per frame. A short switch interval keeps the track step near its single-thread time."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_CHECK_S = 0.1
+"""The main thread returns to Python this often to see a stop request (Python runs signal handlers
+only in the main thread, between bytecodes)."""
+EXECUTOR_SHUTDOWN_TIMEOUT_S = 10.0
+
+
+class StopRequest:
+    """Set by SIGINT / SIGTERM (any number of times, in any order)."""
+
+    def __init__(self):
+        self.signal_name = ''
+
+    def __call__(self, signum, frame) -> None:
+        self.signal_name = self.signal_name or signal.Signals(signum).name
+
+    def __bool__(self) -> bool:
+        return bool(self.signal_name)
+
+
+def _wait_for_running_callbacks(executor: MultiThreadedExecutor) -> None:
+    """Let the callbacks already handed to the executor's threads finish.
+
+    rclpy 9's ``Executor.shutdown`` does not wait for them (its wait sits behind a flag it has just
+    set) and destroys its guard condition while they run; one of them then failed with "cannot use
+    Destroyable" and rclpy printed "exception was never retrieved" (1 of 20 stops). The main thread
+    no longer dispatches, so draining the thread pool is enough.
+    """
+    pool = getattr(executor, '_executor', None)  # rclpy's ThreadPoolExecutor (no public accessor)
+    if pool is not None:
+        pool.shutdown(wait=True)
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if args is None else args)
+    stop = StopRequest()
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     handle = ModelHandle()
     nodes = []
@@ -42,14 +88,18 @@ def main(args: list[str] | None = None) -> int:
         else:
             for node in nodes:
                 executor.add_node(node)
-            executor.spin()
+            while not stop and rclpy.ok():
+                executor.spin_once(timeout_sec=STOP_CHECK_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        handle.release()
-        executor.shutdown()
+        for signum in STOP_SIGNALS:  # stopping: more signals change nothing (Python's own exit would
+            signal.signal(signum, signal.SIG_IGN)  # otherwise restore the default, fatal handlers)
+        _wait_for_running_callbacks(executor)
+        executor.shutdown(timeout_sec=EXECUTOR_SHUTDOWN_TIMEOUT_S)
         for node in reversed(nodes):
             node.destroy_node()
+        handle.close()           # listeners dropped first: their nodes are gone
         rclpy.try_shutdown()
     return status
 

@@ -14,6 +14,9 @@ not installed. Results match ``cv_bridge.CvBridge().imgmsg_to_cv2(msg, 'rgb8')``
   image is not a colour format).
 - Compressed images (``format`` naming jpeg or png, e.g. ``'rgb8; jpeg compressed bgr8'``) are
   decoded with ``cv2.imdecode``; ``compressedDepth`` is rejected.
+- ``max_pixels`` (optional) refuses images with more pixels before anything is converted; for
+  compressed images the dimensions are read from the PNG/JPEG header, so a decompression bomb
+  (a 182 KiB PNG of 8000x8000) is refused without being decoded.
 
 Every problem raises :class:`ImageConversionError` with a message naming it.
 """
@@ -68,11 +71,71 @@ def _rows(buffer: np.ndarray, height: int, step: int, row_bytes: int) -> np.ndar
     return np.lib.stride_tricks.as_strided(buffer, shape=(height, row_bytes), strides=(step, 1))
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False
-                 ) -> np.ndarray:
+def check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    """ImageConversionError when ``width * height`` exceeds ``max_pixels`` (None: no limit)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageConversionError(f'image of {width}x{height} = {width * height} pixels exceeds max_image_pixels '
+                                   f'({max_pixels})')
+
+
+def png_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None if ``data`` is not a PNG."""
+    if len(data) >= 24 and data[:8] == b'\x89PNG\r\n\x1a\n' and data[12:16] == b'IHDR':
+        return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+    return None
+
+
+HEADER_BYTES = 1 << 20
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's first start-of-frame segment, or None if not found.
+
+    Walks the marker segments from the start (each names its length) up to the first SOFn.
+    """
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    index = 2
+    while index + 4 <= len(data):
+        if data[index] != 0xFF:
+            return None
+        marker = data[index + 1]
+        if marker == 0xFF:  # fill byte
+            index += 1
+            continue
+        if marker in JPEG_STANDALONE_MARKERS:
+            index += 2
+            continue
+        length = int.from_bytes(data[index + 2:index + 4], 'big')
+        if marker in JPEG_FRAME_MARKERS:
+            if index + 9 > len(data):
+                return None
+            height = int.from_bytes(data[index + 5:index + 7], 'big')
+            width = int.from_bytes(data[index + 7:index + 9], 'big')
+            return width, height
+        if marker in (0xD9, 0xDA) or length < 2:  # end of image / start of scan before any frame header
+            return None
+        index += 2 + length
+    return None
+
+
+def compressed_dimensions(data) -> tuple[int, int] | None:
+    """(width, height) of a PNG or JPEG from its header, without decoding; None when unknown.
+
+    Reads at most the first MiB (a JPEG's metadata segments before its frame header are each
+    at most 64 KiB)."""
+    head = bytes(memoryview(data).cast('B')[:HEADER_BYTES]) if len(data) else b''
+    return png_dimensions(head) or jpeg_dimensions(head)
+
+
+def image_to_rgb(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False,
+                 max_pixels: int | None = None) -> np.ndarray:
     """Raw image fields -> RGB uint8 (height, width, 3); a view of ``data`` for rgb8/rgba8."""
     encoding = str(encoding).strip()
     height, width, step = int(height), int(width), int(step)
+    check_pixels(width, height, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, np.uint8)
     row_bytes = _check_geometry(encoding, height, width, step, buffer.size)
     rows = _rows(buffer, height, step, row_bytes)
@@ -96,13 +159,17 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int, data, is_big
     return cv2.cvtColor(contiguous, code)
 
 
-def image_msg_to_rgb(msg) -> np.ndarray:
+def image_msg_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
     """A sensor_msgs/Image (or anything with its fields) -> RGB uint8 (H, W, 3)."""
-    return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian))
+    return image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian),
+                        max_pixels)
 
 
-def compressed_to_rgb(format_: str, data) -> np.ndarray:
-    """sensor_msgs/CompressedImage fields (jpeg or png) -> RGB uint8 (H, W, 3)."""
+def compressed_to_rgb(format_: str, data, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage fields (jpeg or png) -> RGB uint8 (H, W, 3).
+
+    With ``max_pixels`` the dimensions are read from the header first; an image whose header
+    cannot be read is refused rather than decoded blind."""
     lowered = str(format_).lower()
     if 'compresseddepth' in lowered:
         raise ImageConversionError(f"format '{format_}' is a compressed depth image, not a colour image")
@@ -111,15 +178,21 @@ def compressed_to_rgb(format_: str, data) -> np.ndarray:
     buffer = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, np.uint8)
     if buffer.size == 0:
         raise ImageConversionError('empty compressed image')
+    if max_pixels is not None:
+        dimensions = compressed_dimensions(buffer)
+        if dimensions is None:
+            raise ImageConversionError(f'cannot read the dimensions of the {buffer.size}-byte compressed image '
+                                       f"('{format_}'): not a PNG or JPEG header")
+        check_pixels(*dimensions, max_pixels)
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None:
         raise ImageConversionError(f"cannot decode the {buffer.size}-byte compressed image ('{format_}')")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def compressed_msg_to_rgb(msg) -> np.ndarray:
+def compressed_msg_to_rgb(msg, max_pixels: int | None = None) -> np.ndarray:
     """A sensor_msgs/CompressedImage -> RGB uint8 (H, W, 3)."""
-    return compressed_to_rgb(msg.format, msg.data)
+    return compressed_to_rgb(msg.format, msg.data, max_pixels)
 
 
 def rgb_to_image_fields(frame: np.ndarray) -> dict:

@@ -26,12 +26,9 @@ class ModelHandle:
         self._device = 'cpu'
         self._precision = 'fp32'
         self._active = False
+        self._finalized = False
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
 
     @property
     def active(self) -> bool:
@@ -43,6 +40,8 @@ class ModelHandle:
         return self._generation
 
     def describe(self) -> str:
+        if self._finalized:
+            return 'finalized (transt_model_manager was shut down; restart the process to track again)'
         if self._model is None:
             return 'no model loaded (transt_model_manager not configured)'
         state = 'active' if self._active else 'inactive (transt_model_manager not active)'
@@ -63,13 +62,20 @@ class ModelHandle:
     def set_active(self, active: bool) -> None:
         self._active = bool(active)
 
-    def release(self) -> None:
+    def release(self, finalize: bool = False) -> None:
+        """Drop the model (listeners are told); ``finalize``: for good (the manager was shut down)."""
         with self._lock:
             had_model = self._model is not None
             self._model, self._active = None, False
+            self._finalized = self._finalized or finalize
             self._generation += 1
         if had_model:
             self._notify()
+
+    def close(self) -> None:
+        """Process exit: forget the listeners (their nodes are gone), then drop the model silently."""
+        self._listeners.clear()
+        self.release()
 
     def new_tracker(self, **postprocess_params) -> tuple[Tracker, int]:
         """A tracker on the active model, and the generation it belongs to."""

@@ -1,28 +1,35 @@
 """``transt_model_manager``: the lifecycle node that owns the TransT model.
 
 - configure: read ``checkpoint`` / ``device`` / ``precision``, load the model and warm it up
-  (one dummy initialise + track); FAILURE (node stays unconfigured) with an error log when the
-  checkpoint is missing, corrupt or incompatible, or the device is not available;
+  (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node
+  stays unconfigured) with an error log naming the cause when the checkpoint is missing, corrupt,
+  incompatible or out of the architecture's bounds, the device is not available, or the warm-up
+  output is not finite (NaN weights);
 - activate / deactivate: enable / pause tracking;
 - cleanup / shutdown / error: free the model (and the CUDA cache).
 
-``autostart`` configures and activates from a one-shot timer once the executor spins.
+``autostart`` configures and activates from a one-shot steady-clock timer once the executor spins
+(so it does not wait for /clock under ``use_sim_time``). ``precision`` and ``device`` are checked
+when they are set (``ros2 param set`` answers with the reason), not only at the next configure.
 """
 from __future__ import annotations
 
 import gc
 import time
 
-import numpy as np
 import torch
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from ..checkpoint import CheckpointError, load_model
-from ..tracking import Tracker, prepare_model
+from ..checkpoint import load_model
+from ..common.ros_environment import MODEL_MANAGER_NODE_NAME
+from ..tracking import prepare_model
+from ..tracking.warmup import warm_up
 from .model_handle import ModelHandle
 from .parameters import MODEL_MANAGER_PARAMETERS, PRECISIONS, declare_parameters
 
-NODE_NAME = 'transt_model_manager'
+NODE_NAME = MODEL_MANAGER_NODE_NAME
 
 
 class ModelSetupError(RuntimeError):
@@ -46,27 +53,38 @@ def check_device(device: str) -> torch.device:
     return parsed
 
 
-def warm_up(model: torch.nn.Module, device: str, precision: str) -> float:
-    """One dummy initialise + track (allocations, kernel selection); returns the track time [ms]."""
-    tracker = Tracker(model, device=device, precision=precision, prepared=True)
-    side = model.config.search_size * 2
-    frame = np.full((side, side, 3), 127, np.uint8)
-    tracker.initialize(frame, (side / 4, side / 4, side / 2, side / 2))
-    start = time.perf_counter()
-    tracker.track(frame)
-    if torch.device(device).type == 'cuda':
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) * 1000.0
+def parameter_problem(name: str, value) -> str | None:
+    """Why ``value`` cannot be set for the manager's parameter ``name`` (None: fine)."""
+    if name == 'precision' and value not in PRECISIONS:
+        return f"precision must be one of {', '.join(PRECISIONS)}, got '{value}'"
+    if name == 'device':
+        try:
+            check_device(value)
+        except ModelSetupError as error:
+            return str(error)
+    return None
 
 
 class ModelManagerNode(LifecycleNode):
     def __init__(self, handle: ModelHandle, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
         self.model_handle = handle
-        declare_parameters(self, MODEL_MANAGER_PARAMETERS)
+        values = declare_parameters(self, MODEL_MANAGER_PARAMETERS)
+        device_problem = parameter_problem('device', values['device'])
+        if device_problem and not device_problem.startswith(f"device '{values['device']}' is not available"):
+            raise ValueError(f'invalid parameter: {device_problem}')  # malformed; "not available" fails configure
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._autostart_timer = None
         if self.get_parameter('autostart').value:
-            self._autostart_timer = self.create_timer(0.1, self._autostart)
+            self._autostart_timer = self.create_timer(0.1, self._autostart,
+                                                      clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        for parameter in parameters:
+            problem = parameter_problem(parameter.name, parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
 
     def _autostart(self) -> None:
         self.destroy_timer(self._autostart_timer)
@@ -92,7 +110,11 @@ class ModelManagerNode(LifecycleNode):
         start = time.perf_counter()
         model = prepare_model(load_model(checkpoint, device=torch_device), device, precision)
         load_ms = (time.perf_counter() - start) * 1000.0
-        track_ms = warm_up(model, device, precision)
+        try:
+            track_ms = warm_up(model, device, precision)
+        except Exception:
+            del model
+            raise
         self.model_handle.load(model, device, precision)
         self.get_logger().info(
             f"loaded '{checkpoint}' ({model.config.backbone}, d_model {model.config.d_model}) on "
@@ -107,8 +129,8 @@ class ModelManagerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._load()
-        except (CheckpointError, ModelSetupError, ValueError, RuntimeError, OSError) as error:
-            self.get_logger().error(f'configure failed: {error}')
+        except Exception as error:  # every cause is named; the node stays up and unconfigured
+            self.get_logger().error(f'configure failed: {type(error).__name__}: {error}')
             self._free()
             return TransitionCallbackReturn.FAILURE
         return super().on_configure(state)
@@ -129,7 +151,9 @@ class ModelManagerNode(LifecycleNode):
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.model_handle.release(finalize=True)
         self._free()
+        self.get_logger().info('shut down: model freed, the manager is finalized')
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:

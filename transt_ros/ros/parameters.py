@@ -13,6 +13,14 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 RELIABILITIES = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
+AUTO_RELIABILITY = 'auto'
+IMAGE_RELIABILITIES = (AUTO_RELIABILITY, *RELIABILITIES)
+MAX_LABEL_LENGTH = 256
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+SERVICE_QUEUE_DEPTH = 100
+"""Request queue of the tracker's services. rclpy's default (depth 10, keep last) silently drops
+requests beyond the 10th that wait while one is served: 500 SetTarget calls sent at once got 10
+answers. A deeper queue answers bursts from many clients (each call still gets its own answer)."""
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 DEVICES_HINT = "'cpu', 'cuda' or 'cuda:N'"
 PRECISIONS = ('fp32', 'fp16', 'bf16')
@@ -33,11 +41,14 @@ class ParameterSpec:
     value_range: tuple | None = None
     choices: tuple[str, ...] = ()
     constraints: str = ''
+    max_length: int | None = None
 
     def descriptor(self) -> ParameterDescriptor:
         constraints = self.constraints
         if self.choices:
             constraints = ' '.join(filter(None, [f'one of: {", ".join(self.choices)}.', constraints]))
+        if self.max_length is not None:
+            constraints = ' '.join(filter(None, [f'at most {self.max_length} characters.', constraints]))
         descriptor = ParameterDescriptor(name=self.name, description=self.description,
                                          additional_constraints=constraints, read_only=self.read_only)
         if self.value_range is not None:
@@ -55,6 +66,8 @@ class ParameterSpec:
         """Why ``value`` is not allowed (beyond the descriptor's own range checks), or None."""
         if self.choices and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got '{value}'"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f'{self.name} must be at most {self.max_length} characters, got {len(value)}'
         return None
 
 
@@ -65,8 +78,8 @@ MODEL_MANAGER_PARAMETERS = (
                   'Configure fails if the device is not available.'),
     ParameterSpec('precision', 'fp32', 'Inference precision, read on configure; fp16/bf16 need CUDA.',
                   choices=PRECISIONS),
-    ParameterSpec('autostart', False, 'Configure and activate on start-up (from a timer, once spinning).',
-                  read_only=True),
+    ParameterSpec('autostart', True, 'Configure and activate on start-up (from a timer, once spinning; '
+                  'does not wait for /clock).', read_only=True),
 )
 
 TRACKER_PARAMETERS = (
@@ -74,9 +87,11 @@ TRACKER_PARAMETERS = (
                   "'compressed' the node subscribes <image_topic>/compressed (sensor_msgs/CompressedImage).",
                   read_only=True),
     ParameterSpec('image_transport', 'raw', 'How images arrive.', read_only=True, choices=IMAGE_TRANSPORTS),
-    ParameterSpec('image_qos_reliability', 'best_effort', 'Reliability of the image subscription '
-                  '(best_effort also receives from reliable publishers).', read_only=True,
-                  choices=tuple(RELIABILITIES)),
+    ParameterSpec('image_qos_reliability', AUTO_RELIABILITY, 'Reliability of the image subscription. '
+                  'auto: what the publishers offer (reliable when all of them are reliable: large frames '
+                  'from a reliable camera are then repaired instead of lost), re-checked when publishers '
+                  'change. best_effort also receives from reliable publishers.', read_only=True,
+                  choices=IMAGE_RELIABILITIES),
     ParameterSpec('image_qos_depth', 1, 'History depth of the image subscription (the node only ever '
                   'processes the newest frame).', read_only=True, value_range=(1, 100)),
     ParameterSpec('camera_info_topic', '', 'sensor_msgs/CameraInfo topic used to project RViz clicks; '
@@ -89,7 +104,14 @@ TRACKER_PARAMETERS = (
                   read_only=True, value_range=(1, 1000)),
     ParameterSpec('diagnostics_period', 1.0, 'Period of /diagnostics (and of ~/status when no frame '
                   'arrives) [s].', read_only=True, value_range=(0.1, 60.0)),
-    ParameterSpec('label', 'target', 'class_id of the published detections.'),
+    ParameterSpec('max_image_pixels', DEFAULT_MAX_IMAGE_PIXELS, 'Images with more pixels (width x height) are '
+                  'dropped before decoding (compressed: read from the header), with a warning.',
+                  value_range=(1, 1 << 30)),
+    ParameterSpec('input_timeout', 3.0, 'A publisher on the image topic and no frame for this long is '
+                  'reported (log and /diagnostics) [s].', value_range=(0.5, 600.0)),
+    ParameterSpec('catch_up_timeout', 2.0, 'Longest time a SetTarget with a stamp spends tracking the '
+                  'buffered frames after it; the reply says when it was cut short [s].', value_range=(0.0, 60.0)),
+    ParameterSpec('label', 'target', 'class_id of the published detections.', max_length=MAX_LABEL_LENGTH),
     ParameterSpec('lost_threshold', 0.3, 'Score below which a frame counts as low.', value_range=(0.0, 1.0),
                   constraints='<= recover_threshold.'),
     ParameterSpec('recover_threshold', 0.5, 'Score at or above which a LOST target is TRACKING again.',
@@ -128,6 +150,12 @@ def declare_parameters(node, specs) -> dict[str, Any]:
             raise ValueError(f'invalid parameter: {problem}')
         values[spec.name] = value
     return values
+
+
+def service_qos() -> QoSProfile:
+    """The tracker's services: reliable, keep last :data:`SERVICE_QUEUE_DEPTH` requests."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=SERVICE_QUEUE_DEPTH,
+                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 def qos_profile(reliability: str, depth: int) -> QoSProfile:

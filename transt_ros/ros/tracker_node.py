@@ -11,6 +11,12 @@ Publishes ``~/detection`` (vision_msgs/Detection2D, header = the image header), 
 ``/diagnostics`` and ``~/overlay`` (rgb8, drawn only while someone subscribes).
 Targets come from ``~/set_target``, ``~/target``, rqt_image_view and RViz clicks; ``~/clear_target``
 forgets the target. The model comes from the shared :class:`ModelHandle` (transt_model_manager).
+
+Target requests apply in the order they arrive: each takes a ticket on arrival, and a request that
+finishes after a later one was applied (a slow stamped SetTarget overtaken by a clear_target or a
+newer target) is answered as not applied. Frames the node can see going missing (DDS reports lost
+samples, a publisher with incompatible QoS, a publisher present and no frame for ``input_timeout``)
+are reported in the log (throttled) and in /diagnostics.
 """
 from __future__ import annotations
 
@@ -25,20 +31,40 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2D, Detection2DArray
 
 from transt_ros.msg import TrackerStatus
 from transt_ros.srv import SetTarget
 
+from ..common.ros_environment import TRACKER_NODE_NAME
 from ..tracking import Tracker, TrackerInputError
+from ..tracking.box_limits import BoxLimitError, finite_result, is_clamped, limit_box
 from ..tracking.tracker import check_box
-from .image_conversion import ImageConversionError, compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_fields
+from .detection_messages import detection_message
+from .image_conversion import (
+    ImageConversionError,
+    check_pixels,
+    compressed_dimensions,
+    compressed_msg_to_rgb,
+    image_msg_to_rgb,
+    rgb_to_image_fields,
+)
 from .model_handle import ModelHandle, ModelUnavailable
-from .parameters import TRACKER_PARAMETERS, declare_parameters, qos_profile, sibling_topic
+from .parameters import (
+    AUTO_RELIABILITY,
+    TRACKER_PARAMETERS,
+    declare_parameters,
+    qos_profile,
+    service_qos,
+    sibling_topic,
+)
 from .targeting import (
     IDLE,
     INACTIVE,
@@ -51,11 +77,25 @@ from .targeting import (
     project_point,
 )
 
-NODE_NAME = 'transt_tracker'
+NODE_NAME = TRACKER_NODE_NAME
 DYNAMIC_PARAMETERS = ('label', 'lost_threshold', 'recover_threshold', 'lost_frames', 'window_influence',
-                      'click_box_size', 'double_click_timeout')
+                      'click_box_size', 'double_click_timeout', 'max_image_pixels', 'input_timeout',
+                      'catch_up_timeout')
 WARN_PERIOD_S = 5.0
+LARGE_FRAMES_HINT = ('best-effort frames larger than the publisher\'s shared-memory segment (Fast DDS: 512 KiB) '
+                     'are mostly lost: publish reliable, or give the camera a larger segment '
+                     '(config/fastdds_large_frames.xml), see docs/ros.md "Camera QoS"')
 STATE_COLOURS = {TRACKING: (0, 220, 0), LOST: (255, 150, 0)}  # RGB
+
+
+class _SilentLogger:
+    """Stands in for the node's logger after shutdown: every call does nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: False
+
+
+SILENT_LOGGER = _SilentLogger()
 
 
 class TargetRejected(Exception):
@@ -81,6 +121,13 @@ class Track:
     frame_count: int
     state: int = TRACKING
     low_count: int = 0
+
+
+def publisher_reliability(publishers) -> str:
+    """'reliable' when every publisher offers reliable delivery (and there is one), else 'best_effort'."""
+    if publishers and all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers):
+        return 'reliable'
+    return 'best_effort'
 
 
 def stamp_ns(stamp) -> int:
@@ -110,48 +157,62 @@ class TrackerNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._frames_lock = threading.Lock()   # slot, buffer, counters of the image callback
-        self._track_lock = threading.Lock()    # the current track
+        self._track_lock = threading.Lock()    # the current track, the applied request
         self._stats_lock = threading.Lock()
+        self._request_lock = threading.Lock()
         self._newest: Frame | None = None
         self._buffer: deque[Frame] = deque(maxlen=values['frame_buffer_size'])
         self._seq = 0
-        self._counts = {'received': 0, 'processed': 0, 'skipped': 0, 'dropped': 0}
+        self._counts = {'received': 0, 'processed': 0, 'skipped': 0, 'dropped': 0, 'lost': 0,
+                        'qos_incompatible': 0, 'overlays': 0, 'non_finite': 0}
         self._period_ms: dict[str, list[float]] = defaultdict(list)
         self._processed_times: deque[float] = deque(maxlen=30)
         self._track: Track | None = None
         self._track_counter = 0
+        self._request_counter = 0            # tickets, in order of arrival
+        self._applied_request = (0, '')      # (ticket, source) of the last request that changed the target
+        self._requests_in_progress: set[int] = set()
         self._clicks = ClickBoxer()
         self._camera_frame = ''
         self._camera_info: CameraInfo | None = None
         self._last_status = TrackerStatus(state=INACTIVE)
         self._status_since_tick = False
         self._last_tick = (time.monotonic(), dict(self._counts))
+        self._last_frame_time = time.monotonic()
+        self._warned_no_clock = False
 
         processing_group = MutuallyExclusiveCallbackGroup()
-        input_group = MutuallyExclusiveCallbackGroup()
+        self._input_group = MutuallyExclusiveCallbackGroup()
         command_group = ReentrantCallbackGroup()   # services: answer even while another one works
         target_group = MutuallyExclusiveCallbackGroup()  # clicks and ~/target: one at a time, in order
         image_topic = values['image_topic']
-        image_qos = qos_profile(values['image_qos_reliability'], values['image_qos_depth'])
+        self._image_reliability_setting = values['image_qos_reliability']
+        self._image_depth = values['image_qos_depth']
         if values['image_transport'] == 'compressed':
-            self._image_sub = self.create_subscription(
-                CompressedImage, image_topic + '/compressed', self._on_image, image_qos,
-                callback_group=input_group)
+            self._image_type, self._image_topic = CompressedImage, image_topic + '/compressed'
             self._convert = compressed_msg_to_rgb
         else:
-            self._image_sub = self.create_subscription(
-                Image, image_topic, self._on_image, image_qos, callback_group=input_group)
+            self._image_type, self._image_topic = Image, image_topic
             self._convert = image_msg_to_rgb
+        self._image_sub = None
+        self._image_reliability = ''
+        initial = 'best_effort' if self._image_reliability_setting == AUTO_RELIABILITY else \
+            self._image_reliability_setting
+        self._subscribe_images(initial)
+        if self._image_reliability_setting == AUTO_RELIABILITY:
+            self._match_publishers()
         self.create_subscription(
             CameraInfo, values['camera_info_topic'] or sibling_topic(image_topic, 'camera_info'),
-            self._on_camera_info, qos_profile('best_effort', 1), callback_group=input_group)
+            self._on_camera_info, qos_profile('best_effort', 1), callback_group=self._input_group)
         self.create_subscription(Point, values['mouse_click_topic'] or image_topic + '_mouse_left',
                                  self._on_mouse_click, 10, callback_group=target_group)
         self.create_subscription(PointStamped, values['clicked_point_topic'], self._on_clicked_point, 10,
                                  callback_group=target_group)
         self.create_subscription(Detection2D, '~/target', self._on_target, 10, callback_group=target_group)
-        self.create_service(SetTarget, '~/set_target', self._on_set_target, callback_group=command_group)
-        self.create_service(Trigger, '~/clear_target', self._on_clear_target, callback_group=command_group)
+        self.create_service(SetTarget, '~/set_target', self._on_set_target, qos_profile=service_qos(),
+                            callback_group=command_group)
+        self.create_service(Trigger, '~/clear_target', self._on_clear_target, qos_profile=service_qos(),
+                            callback_group=command_group)
 
         self._detection_pub = self.create_publisher(Detection2D, '~/detection', 10)
         self._detections_pub = self.create_publisher(Detection2DArray, '~/detections', 10)
@@ -160,11 +221,67 @@ class TrackerNode(Node):
         self._overlay_pub = self.create_publisher(Image, '~/overlay', qos_profile('reliable', 1))
 
         self._frame_ready = self.create_guard_condition(self._process_newest, callback_group=processing_group)
-        self.create_timer(values['diagnostics_period'], self._on_tick, callback_group=input_group)
+        # steady clock: diagnostics go on under use_sim_time without /clock
+        self.create_timer(values['diagnostics_period'], self._on_tick, callback_group=self._input_group,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         handle.add_listener(self._on_model_changed)
         self.get_logger().info(
-            f"tracking images from '{self._image_sub.topic_name}' ({values['image_transport']}, "
-            f"{values['image_qos_reliability']}, depth {values['image_qos_depth']}); {handle.describe()}")
+            f"tracking images from '{self._image_topic_name}' ({values['image_transport']}, "
+            f"{self._image_reliability_setting}, depth {values['image_qos_depth']}); {handle.describe()}")
+
+    @property
+    def _image_topic_name(self) -> str:
+        return self._image_sub.topic_name
+
+    def _live_logger(self):
+        """The node's logger, or a silent one once the context is gone (shutdown): rosout cannot take
+        messages then. Call it at the logging site (throttling is per call site)."""
+        return self.get_logger() if self.context.ok() else SILENT_LOGGER
+
+    # ---------------------------------------------------------------- image subscription and its health
+
+    def _subscribe_images(self, reliability: str) -> None:
+        """(Re)create the image subscription with ``reliability``; events report lost frames and QoS
+        mismatches."""
+        if self._image_sub is not None:
+            self.destroy_subscription(self._image_sub)
+        events = SubscriptionEventCallbacks(message_lost=self._on_frames_lost,
+                                            incompatible_qos=self._on_incompatible_qos)
+        self._image_sub = self.create_subscription(
+            self._image_type, self._image_topic, self._on_image, qos_profile(reliability, self._image_depth),
+            callback_group=self._input_group, event_callbacks=events)
+        self._image_reliability = reliability
+
+    def _match_publishers(self) -> None:
+        """``image_qos_reliability: auto``: subscribe with what the publishers offer."""
+        wanted = publisher_reliability(self.get_publishers_info_by_topic(self._image_topic_name))
+        if wanted != self._image_reliability:
+            self._subscribe_images(wanted)
+            self._live_logger().info(
+                f"image subscription on '{self._image_topic_name}' now {wanted} (auto: matches the publishers)")
+
+    def _on_frames_lost(self, event) -> None:
+        with self._frames_lock:
+            self._counts['lost'] += event.total_count_change
+        self._live_logger().warning(f"{event.total_count} frames on '{self._image_topic_name}' lost in transport "
+                                    f'(reported by DDS); {LARGE_FRAMES_HINT}', throttle_duration_sec=WARN_PERIOD_S)
+
+    def _on_incompatible_qos(self, event) -> None:
+        with self._frames_lock:
+            self._counts['qos_incompatible'] = event.total_count
+        self._live_logger().warning(f"a publisher on '{self._image_topic_name}' offers a QoS incompatible with this "
+                                    f'{self._image_reliability} subscription (policy id {event.last_policy_kind}): its '
+                                    "frames never arrive; set image_qos_reliability to 'auto' or 'best_effort'",
+                  throttle_duration_sec=WARN_PERIOD_S)
+
+    def _input_problem(self, counts) -> str | None:
+        """A publisher on the image topic and no frame for ``input_timeout`` -> the reason, else None."""
+        publishers = self.count_publishers(self._image_topic_name)
+        silent_s = time.monotonic() - self._last_frame_time
+        if publishers == 0 or silent_s < self._settings['input_timeout']:
+            return None
+        return (f"{publishers} publisher(s) on '{self._image_topic_name}' but no frame for {silent_s:.1f} s "
+                f"(lost in transport: {counts['lost']}, QoS incompatible: {counts['qos_incompatible']})")
 
     # ---------------------------------------------------------------- parameters
 
@@ -183,13 +300,35 @@ class TrackerNode(Node):
         changed = {name: value for name, value in settings.items() if self._settings[name] != value}
         self._settings = settings
         if changed:
-            self.get_logger().info(f'parameters changed: {changed}')
+            self._live_logger().info(f'parameters changed: {changed}')
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- input
 
+    def _frame_pixels_problem(self, msg) -> str | None:
+        """Why ``msg`` is too large to keep (checked before buffering; compressed: header only)."""
+        limit = self._settings['max_image_pixels']
+        try:
+            if self._image_type is Image:
+                check_pixels(int(msg.width), int(msg.height), limit)
+            else:
+                dimensions = compressed_dimensions(msg.data)
+                if dimensions is not None:
+                    check_pixels(*dimensions, limit)
+        except ImageConversionError as error:
+            return str(error)
+        return None
+
     def _on_image(self, msg) -> None:
         received_ns = self.get_clock().now().nanoseconds
+        self._last_frame_time = time.monotonic()
+        problem = self._frame_pixels_problem(msg)
+        if problem:
+            with self._frames_lock:
+                self._counts['dropped'] += 1
+            self._live_logger().warning(f"dropped an image from '{self._image_topic_name}': {problem}",
+                                        throttle_duration_sec=WARN_PERIOD_S)
+            return
         with self._frames_lock:
             self._seq += 1
             frame = Frame(msg, self._seq, stamp_ns(msg.header.stamp), received_ns)
@@ -204,6 +343,9 @@ class TrackerNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
+    def _to_rgb(self, msg) -> np.ndarray:
+        return self._convert(msg, self._settings['max_image_pixels'])
+
     # ---------------------------------------------------------------- processing
 
     def _process_newest(self) -> None:
@@ -214,10 +356,27 @@ class TrackerNode(Node):
         try:
             self._process(frame)
         except Exception as error:  # a bad frame or a failing model must not stop the node
-            if not self.context.ok():
-                return  # shutting down
-            self.get_logger().error(f'frame {format_stamp(frame.stamp_ns)} failed: {type(error).__name__}: '
-                                    f'{error}', throttle_duration_sec=WARN_PERIOD_S)
+            self._live_logger().error(f'frame {format_stamp(frame.stamp_ns)} failed: {type(error).__name__}: {error}',
+                                      throttle_duration_sec=WARN_PERIOD_S)
+
+    def _latency_ms(self, frame: Frame) -> float:
+        """Image stamp -> now on the node's clock; NaN while use_sim_time waits for /clock."""
+        now_ns = self.get_clock().now().nanoseconds
+        if now_ns == 0:
+            return float('nan')
+        return (now_ns - (frame.stamp_ns or frame.received_ns)) / 1e6
+
+    def _track_frame(self, track: Track, rgb: np.ndarray) -> bool:
+        """One tracker step on ``track``; False (and the previous box kept) when the answer is not finite."""
+        state = track.tracker.state
+        previous = (state.center.copy(), state.size.copy())
+        result = track.tracker.track(rgb)
+        if not finite_result(result.box, result.score):
+            state.center, state.size = previous  # search around the last good box next time
+            track.score = 0.0
+            return False
+        track.box, track.score = tuple(result.box), float(result.score)
+        return True
 
     def _process(self, frame: Frame) -> None:
         start_ns = self.get_clock().now().nanoseconds
@@ -227,14 +386,15 @@ class TrackerNode(Node):
             self._last_status = self._status(header, INACTIVE)
             return
         try:
-            rgb = self._convert(frame.msg)
+            rgb = self._to_rgb(frame.msg)
         except ImageConversionError as error:
-            with self._stats_lock:
+            with self._frames_lock:
                 self._counts['dropped'] += 1
-            self.get_logger().warning(f"dropped an image from '{self._image_sub.topic_name}': {error}",
-                                      throttle_duration_sec=WARN_PERIOD_S)
+            self._live_logger().warning(f"dropped an image from '{self._image_topic_name}': {error}",
+                                        throttle_duration_sec=WARN_PERIOD_S)
             return
         converted = time.perf_counter()
+        finite = True
         with self._track_lock:
             track = self._track
             if track is not None and frame.seq <= track.last_seq:
@@ -242,53 +402,53 @@ class TrackerNode(Node):
             if track is not None:
                 settings = self._settings
                 track.tracker.params.window_influence = settings['window_influence']
-                result = track.tracker.track(rgb)
-                track.box, track.score = result.box, result.score
+                finite = self._track_frame(track, rgb)
                 track.last_seq = frame.seq
                 track.frame_count += 1
-                track.state, track.low_count = next_state(
-                    track.state, result.score, track.low_count, settings['lost_threshold'],
-                    settings['recover_threshold'], settings['lost_frames'])
+                if finite:
+                    track.state, track.low_count = next_state(
+                        track.state, track.score, track.low_count, settings['lost_threshold'],
+                        settings['recover_threshold'], settings['lost_frames'])
+                else:  # a non-finite answer is a failure: LOST at once, nothing published
+                    track.state, track.low_count = LOST, track.low_count + 1
             tracked = time.perf_counter()
-            self._publish_results(header, rgb, track)
+            self._publish_results(header, rgb, track if finite else None, track)
             published = time.perf_counter()
-            latency_ms = (self.get_clock().now().nanoseconds - (frame.stamp_ns or frame.received_ns)) / 1e6
+            latency_ms = self._latency_ms(frame)
             track_ms = (tracked - converted) * 1000.0
             self._processed_times.append(published)
             status = self._status(header, track.state if track else IDLE, track, latency_ms, track_ms)
+        if not finite:
+            with self._frames_lock:
+                self._counts['non_finite'] += 1
+            self._live_logger().warning(f'track {track.track_id}: the model answered a non-finite score or box: LOST '
+                                        '(no detection published)', throttle_duration_sec=WARN_PERIOD_S)
         self._status_pub.publish(status)
         with self._stats_lock:
             self._last_status, self._status_since_tick = status, True
             self._counts['processed'] += 1
             timings = self._period_ms
-            timings['latency'].append(latency_ms)
-            timings['receive'].append((frame.received_ns - frame.stamp_ns) / 1e6 if frame.stamp_ns else 0.0)
+            if latency_ms == latency_ms:  # not NaN
+                timings['latency'].append(latency_ms)
+                timings['receive'].append((frame.received_ns - frame.stamp_ns) / 1e6 if frame.stamp_ns else 0.0)
             timings['wait'].append((start_ns - frame.received_ns) / 1e6)
             timings['convert'].append((converted - start) * 1000.0)
             timings['track'].append(track_ms)
             timings['publish'].append((published - tracked) * 1000.0)
 
-    def _publish_results(self, header: Header, rgb: np.ndarray, track: Track | None) -> None:
+    def _publish_results(self, header: Header, rgb: np.ndarray, detected: Track | None, track: Track | None) -> None:
+        """``detected``: the track when this frame gave a usable box (else None); ``track``: for the overlay."""
         detections = Detection2DArray(header=header)
-        if track is not None:
-            detection = self._detection(header, track)
+        if detected is not None:
+            detection = detection_message(header, detected.box, detected.score, self._settings['label'],
+                                          detected.track_id)
             detections.detections = [detection]
             self._detection_pub.publish(detection)
         self._detections_pub.publish(detections)
         if self._overlay_pub.get_subscription_count() > 0:
             self._overlay_pub.publish(self._overlay(header, rgb, track))
-
-    def _detection(self, header: Header, track: Track) -> Detection2D:
-        x, y, width, height = track.box
-        detection = Detection2D(header=header, id=track.track_id)
-        detection.bbox.center.position.x = x + width / 2
-        detection.bbox.center.position.y = y + height / 2
-        detection.bbox.size_x, detection.bbox.size_y = float(width), float(height)
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = self._settings['label']
-        hypothesis.hypothesis.score = float(track.score)
-        detection.results = [hypothesis]
-        return detection
+            with self._frames_lock:
+                self._counts['overlays'] += 1
 
     def _overlay(self, header: Header, rgb: np.ndarray, track: Track | None) -> Image:
         canvas = np.array(rgb, dtype=np.uint8, order='C')
@@ -313,15 +473,34 @@ class TrackerNode(Node):
 
     # ---------------------------------------------------------------- targets
 
-    def _start_track(self, box, stamp: int, click: tuple[float, float] | None = None) -> Track:
+    def _take_ticket(self) -> int:
+        """A request's place in the order of arrival."""
+        with self._request_lock:
+            self._request_counter += 1
+            self._requests_in_progress.add(self._request_counter)
+            return self._request_counter
+
+    def _done(self, ticket: int) -> None:
+        with self._request_lock:
+            self._requests_in_progress.discard(ticket)
+
+    def _check_not_overtaken(self, ticket: int) -> None:
+        applied_ticket, applied_source = self._applied_request
+        if applied_ticket > ticket:
+            raise TargetRejected(f'not applied: overtaken by a later request ({applied_source}), which was applied '
+                                 'first; requests apply in the order they arrive')
+
+    def _start_track(self, box, stamp: int, ticket: int, source: str,
+                     click: tuple[float, float] | None = None) -> tuple[Track, str]:
         """Initialise a new tracker on the frame with ``stamp`` (0: the newest), catch up through the
-        buffered frames after it, then make it the current track. Raises TargetRejected."""
+        buffered frames after it (at most ``catch_up_timeout``), then make it the current track unless
+        a later request was applied meanwhile. -> (track, note for the reply). Raises TargetRejected."""
         if not self.model_handle.active:
             raise TargetRejected(f'model not active: {self.model_handle.describe()}')
         with self._frames_lock:
             frames = list(self._buffer)
         if not frames:
-            raise TargetRejected(f"no image received yet on '{self._image_sub.topic_name}'")
+            raise TargetRejected(f"no image received yet on '{self._image_topic_name}'")
         if stamp == 0:
             start = frames[-1]
         else:
@@ -332,50 +511,71 @@ class TrackerNode(Node):
                     f'stamped {format_stamp(frames[0].stamp_ns)} .. {format_stamp(frames[-1].stamp_ns)}')
             start = matches[-1]
         try:
-            rgb = self._convert(start.msg)
+            rgb = self._to_rgb(start.msg)
         except ImageConversionError as error:
             raise TargetRejected(f'the frame stamped {format_stamp(start.stamp_ns)} is unusable: {error}') from None
         height, width = rgb.shape[:2]
         if click is not None and not inside_image(*click, width, height):
             raise TargetRejected(f'click ({click[0]:.1f}, {click[1]:.1f}) is outside the {width}x{height} image')
         try:
-            box = check_box(box, height, width)
+            checked = check_box(box, height, width)
+            limited = limit_box(checked, height, width)
             tracker, generation = self.model_handle.new_tracker(window_influence=self._settings['window_influence'])
-        except (TrackerInputError, ModelUnavailable) as error:
+        except (TrackerInputError, BoxLimitError, ModelUnavailable) as error:
             raise TargetRejected(str(error)) from None
-        tracker.initialize(rgb, box)
-        last_seq, score, caught_up = start.seq, 1.0, 0
-        for frame in frames:
-            if frame.seq <= start.seq:
-                continue
+        notes = []
+        if is_clamped(checked, limited):
+            x, y, w, h = limited
+            notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
+        tracker.initialize(rgb, limited)
+        box, score, finite = limited, 1.0, True
+        later = [frame for frame in frames if frame.seq > start.seq]
+        last_seq, caught_up = start.seq, 0
+        deadline = time.monotonic() + self._settings['catch_up_timeout']
+        for frame in later:
+            self._check_not_overtaken(ticket)
+            if time.monotonic() > deadline:
+                notes.append(f'caught up {caught_up} of {len(later)} buffered frames: cut short after '
+                             f"{self._settings['catch_up_timeout']:.1f} s (catch_up_timeout)")
+                break
             try:
-                result = tracker.track(self._convert(frame.msg))
+                result = tracker.track(self._to_rgb(frame.msg))
             except ImageConversionError:
                 continue
-            last_seq, box, score, caught_up = frame.seq, result.box, result.score, caught_up + 1
+            last_seq, caught_up = frame.seq, caught_up + 1
+            finite = finite_result(result.box, result.score)
+            if finite:
+                box, score = tuple(result.box), float(result.score)
         with self._track_lock:
+            self._check_not_overtaken(ticket)
             if generation != self.model_handle.generation:
                 raise TargetRejected('the model was reloaded while the target was being set; try again')
             self._track_counter += 1
             self._track = Track(tracker, generation, str(self._track_counter), last_seq, tuple(box), score,
-                                frame_count=caught_up)
-            return self._track
+                                frame_count=caught_up, state=TRACKING if finite else LOST)
+            self._applied_request = (ticket, f'{source}, track {self._track_counter}')
+            return self._track, '; '.join(notes)
 
     def _set_target(self, box, stamp: int, source: str, click=None) -> tuple[bool, str, str]:
-        """-> (accepted, reason, track id); a rejection changes nothing."""
+        """-> (accepted, reason, track id); a rejection changes nothing. The reason of an accepted
+        request notes a clamped box or a cut-short catch-up (else it is empty)."""
+        ticket = self._take_ticket()
         try:
-            track = self._start_track(box, stamp, click)
+            track, note = self._start_track(box, stamp, ticket, source, click)
         except TargetRejected as error:
-            self.get_logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
+            self._live_logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
             return False, str(error), ''
         except Exception as error:  # never let a request take the node down
-            self.get_logger().error(f'target from {source} failed: {type(error).__name__}: {error}')
+            self._live_logger().error(f'target from {source} failed: {type(error).__name__}: {error}')
             return False, f'internal error: {type(error).__name__}: {error}', ''
+        finally:
+            self._done(ticket)
         x, y, width, height = box
-        self.get_logger().info(
+        self._live_logger().info(
             f'track {track.track_id} from {source}: box ({x:.1f}, {y:.1f}, {width:.1f}, {height:.1f}) on frame '
-            f"{format_stamp(stamp) if stamp else 'newest'}, caught up {track.frame_count} buffered frames")
-        return True, '', track.track_id
+            f"{format_stamp(stamp) if stamp else 'newest'}, caught up {track.frame_count} buffered frames"
+            f"{'; ' + note if note else ''}")
+        return True, note, track.track_id
 
     def _on_set_target(self, request: SetTarget.Request, response: SetTarget.Response) -> SetTarget.Response:
         box = (request.x, request.y, request.width, request.height)
@@ -395,7 +595,7 @@ class TrackerNode(Node):
     def _on_clicked_point(self, msg: PointStamped) -> None:
         camera_frame, info = self._camera_frame, self._camera_info
         if not camera_frame or msg.header.frame_id != camera_frame:
-            self.get_logger().warning(
+            self._live_logger().warning(
                 f"ignored a clicked point in frame '{msg.header.frame_id}': only points in the camera frame "
                 f"('{camera_frame or 'no image yet'}', the images' frame_id) can be projected",
                 throttle_duration_sec=WARN_PERIOD_S)
@@ -403,7 +603,7 @@ class TrackerNode(Node):
         pixel = project_point(msg.point.x, msg.point.y, msg.point.z, info.k, info.p) if info else None
         if pixel is None:
             reason = 'no CameraInfo received yet' if info is None else 'point behind the camera or no intrinsics'
-            self.get_logger().warning(f'ignored a clicked point: {reason}', throttle_duration_sec=WARN_PERIOD_S)
+            self._live_logger().warning(f'ignored a clicked point: {reason}', throttle_duration_sec=WARN_PERIOD_S)
             return
         self._click(*pixel, 'RViz click')
 
@@ -413,19 +613,26 @@ class TrackerNode(Node):
         self._set_target(box, 0, f'{source} ({kind})', click=(u, v))
 
     def _on_clear_target(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        ticket = self._take_ticket()
         with self._track_lock:
             track, self._track = self._track, None
+            self._applied_request = (ticket, '~/clear_target')
+        with self._request_lock:
+            self._requests_in_progress.discard(ticket)
+            cancelled = sum(1 for other in self._requests_in_progress if other < ticket)
         self._clicks.reset()
         response.success = True
         response.message = f'track {track.track_id} cleared' if track else 'no target was set'
-        self.get_logger().info(response.message)
+        if cancelled:
+            response.message += f'; {cancelled} earlier target request(s) still in progress will not be applied'
+        self._live_logger().info(response.message)
         return response
 
     def _on_model_changed(self) -> None:
         with self._track_lock:
             track, self._track = self._track, None
         if track is not None:
-            self.get_logger().info(f'model replaced or released: track {track.track_id} cleared')
+            self._live_logger().info(f'model replaced or released: track {track.track_id} cleared')
 
     # ---------------------------------------------------------------- periodic
 
@@ -435,7 +642,14 @@ class TrackerNode(Node):
         track = self._track
         return track.state if track else IDLE
 
+    def _waiting_for_clock(self) -> bool:
+        """use_sim_time is on and no /clock message has arrived yet (the node's time is zero)."""
+        clock = self.get_clock()
+        return bool(getattr(clock, 'ros_time_is_active', False)) and clock.now().nanoseconds == 0
+
     def _on_tick(self) -> None:
+        if self._image_reliability_setting == AUTO_RELIABILITY:
+            self._match_publishers()
         with self._stats_lock:
             timings, self._period_ms = self._period_ms, defaultdict(list)
             status, since_tick, self._status_since_tick = self._last_status, self._status_since_tick, False
@@ -449,18 +663,37 @@ class TrackerNode(Node):
         now = time.monotonic()
         (last_time, last_counts), self._last_tick = self._last_tick, (now, dict(counts))
         elapsed = max(now - last_time, 1e-6)
-        self._diagnostics_pub.publish(self._diagnostics(state, status, counts, last_counts, elapsed, timings))
+        input_problem = self._input_problem(counts)
+        if input_problem:
+            self._live_logger().warning(f'{input_problem}; {LARGE_FRAMES_HINT}', throttle_duration_sec=WARN_PERIOD_S)
+        waiting_for_clock = self._waiting_for_clock()
+        if waiting_for_clock and not self._warned_no_clock:
+            self._warned_no_clock = True
+            self._live_logger().warning('use_sim_time is true and no /clock received yet: latencies are unknown '
+                                        '(NaN in ~/status) until /clock is published; tracking goes on')
+        self._diagnostics_pub.publish(self._diagnostics(state, status, counts, last_counts, elapsed, timings,
+                                                        input_problem, waiting_for_clock))
 
-    def _diagnostics(self, state, status, counts, last_counts, elapsed, timings) -> DiagnosticArray:
+    def _diagnostics(self, state, status, counts, last_counts, elapsed, timings, input_problem=None,
+                     waiting_for_clock=False) -> DiagnosticArray:
         input_rate = (counts['received'] - last_counts['received']) / elapsed
         output_rate = (counts['processed'] - last_counts['processed']) / elapsed
+        lost = counts['lost'] - last_counts['lost']
         level, message = DiagnosticStatus.OK, STATE_NAMES[state].lower()
         if state == INACTIVE:
             level, message = DiagnosticStatus.WARN, f'inactive: {self.model_handle.describe()}'
+            if input_problem:
+                message += f'; {input_problem}'
+        elif input_problem:
+            level, message = DiagnosticStatus.WARN, input_problem
+        elif waiting_for_clock:
+            level, message = DiagnosticStatus.WARN, 'use_sim_time is true and no /clock received: latency unknown'
         elif input_rate == 0.0:
-            level, message = DiagnosticStatus.WARN, f"no images on '{self._image_sub.topic_name}'"
+            level, message = DiagnosticStatus.WARN, f"no images on '{self._image_topic_name}'"
         elif state == LOST:
             level, message = DiagnosticStatus.WARN, f'target lost (score {status.score:.2f})'
+        elif lost > 0:
+            level, message = DiagnosticStatus.WARN, f'{lost} frames lost in transport in the last {elapsed:.1f} s'
         elif state == TRACKING:
             message = f'tracking #{status.track_id} (score {status.score:.2f})'
         values = {
@@ -468,7 +701,10 @@ class TrackerNode(Node):
             'input_rate_hz': f'{input_rate:.2f}', 'processing_rate_hz': f'{output_rate:.2f}',
             'frames_received': counts['received'], 'frames_processed': counts['processed'],
             'frames_skipped': counts['skipped'], 'frames_dropped': counts['dropped'],
-            'model': self.model_handle.describe(),
+            'frames_lost': counts['lost'], 'qos_incompatible_publishers': counts['qos_incompatible'],
+            'image_publishers': self.count_publishers(self._image_topic_name),
+            'image_qos_reliability': self._image_reliability, 'non_finite_results': counts['non_finite'],
+            'overlays_published': counts['overlays'], 'model': self.model_handle.describe(),
         }
         for name in ('latency', 'receive', 'wait', 'convert', 'track', 'publish'):
             samples = timings.get(name)

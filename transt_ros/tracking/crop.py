@@ -91,27 +91,3 @@ class FrameUploader:
         self._pinned.numpy()[...] = frame
         return self._pinned.to(self.device, non_blocking=True)
 
-
-def crop_on_device(frame: torch.Tensor, center_xy, crop_side: int, output_side: int, pad_value,
-                   dtype=torch.float32) -> torch.Tensor:
-    """``crop_and_resize`` + ``normalize_crop`` with torch ops on the frame's device.
-
-    frame: (H, W, 3) uint8 tensor. Bilinear resizing with half-pixel centres like
-    ``cv2.resize`` (no antialiasing), rounded to whole grey levels as cv2 does for uint8;
-    cv2's fixed-point weights can make a pixel differ by one grey level.
-    """
-    crop_side = int(crop_side)
-    if crop_side < 1:
-        raise ValueError(f'crop side must be at least 1 pixel, got {crop_side}')
-    (x0, y0), source, _ = _crop_geometry(center_xy, crop_side, *frame.shape[:2])
-    fill = torch.as_tensor(np.asarray(pad_value).astype(np.uint8), device=frame.device)
-    patch = fill.view(1, 1, -1).expand(crop_side, crop_side, frame.shape[2]).clone()
-    if source is not None:
-        patch[_shifted(source, x0, y0)] = frame[source]
-    patch = patch.permute(2, 0, 1).unsqueeze(0).float()
-    if crop_side != output_side:
-        patch = torch.nn.functional.interpolate(patch, size=(output_side, output_side), mode='bilinear',
-                                                align_corners=False).round_().clamp_(0, 255)
-    mean = torch.tensor(IMAGENET_MEAN, device=patch.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=patch.device).view(1, 3, 1, 1)
-    return patch.div_(255.0).sub_(mean).div_(std).to(dtype)

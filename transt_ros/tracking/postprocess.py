@@ -30,13 +30,6 @@ def hanning_window(side: int) -> np.ndarray:
     return np.outer(hanning, hanning).flatten()
 
 
-def target_probability(logits: np.ndarray) -> np.ndarray:
-    """(N, 2) logits -> (N,) softmax probability of class 0 (the target)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp[:, 0] / exp.sum(axis=1)
-
-
 def penalize(scores: np.ndarray, window: np.ndarray, window_influence: float) -> np.ndarray:
     return scores * (1 - window_influence) + window * window_influence
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,10 @@ import torch
 
 from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
-from .crop import FrameUploader, context_side, crop_and_resize, crop_on_device, normalize_crop
+from .box_limits import limit_box
+from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
+from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
+from .graph_step import DEFAULT_MAX_GRAPHS, shared_graph_step, tf32_scope
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -91,15 +95,26 @@ class Tracker:
     'reference' (the plain eager model); the tracker works on its own copy of ``model``.
     ``prepared=True``: ``model`` already comes from ``prepare_model`` with the same device,
     precision and path (several trackers then share one prepared copy).
-    ``device_crop``: crop, resize and normalise with torch on ``device`` after one upload of
-    the frame (pinned memory on CUDA) instead of with OpenCV on the CPU: worth it for large
-    frames on a GPU; within one grey level of the OpenCV crop.
+    ``device_crop``: the whole step on ``device`` (``device_step.py``): one upload of the frame
+    (pinned memory on CUDA), crop, resize and normalise with torch (OpenCV's arithmetic; equal
+    to the OpenCV crop when shrinking, within one grey level on a few pixels when enlarging),
+    network, window penalty and box decode there, one small copy back per frame.
+    ``cuda_graph``: the device step captured as CUDA graphs (``graph_step.py``), one per frame
+    size and batch bucket, at most ``max_graphs``, shared by every tracker of one prepared model
+    (a new target never re-captures); implies ``device_crop``; CUDA only.
+    ``allow_tf32``: let CUDA matmuls/convolutions use TF32 inside the tracker's calls (faster
+    in fp32, less exact; see the README's precision table). Off by default; set only around the
+    tracker's own calls, never globally.
     Post-processing constants (``window_influence`` ...) are ``PostprocessParams`` fields.
     """
 
     def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
-                 device_crop: bool = False, prepared: bool = False, **postprocess_params):
+                 device_crop: bool = False, prepared: bool = False, cuda_graph: bool = False,
+                 allow_tf32: bool = False, max_graphs: int = DEFAULT_MAX_GRAPHS, **postprocess_params):
         self.device = torch.device(device)
+        if cuda_graph and self.device.type != 'cuda':
+            raise ValueError(f'cuda_graph needs a CUDA device, got {self.device}; '
+                             'device_crop=True runs the same step eagerly on any device')
         self.dtype = PRECISIONS.get(precision)
         self.params = PostprocessParams(**postprocess_params)
         self.path = path
@@ -108,12 +123,14 @@ class Tracker:
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)
         self.state: TargetState | None = None
-        self.device_crop = device_crop
+        self.device_crop = device_crop or cuda_graph
+        self.allow_tf32 = allow_tf32
         self._upload = FrameUploader(self.device)
-
-    @property
-    def initialized(self) -> bool:
-        return self.state is not None
+        self._constants = StepConstants.create(self.window, self.params.window_influence, self.params.min_box_side,
+                                               self.device) if self.device_crop else None
+        self._graph_step = shared_graph_step(self.model, self._constants, self.dtype, self.device, allow_tf32,
+                                             max_graphs) if cuda_graph else None
+        self._warned_several_frames = False
 
     @property
     def center(self):
@@ -124,8 +141,7 @@ class Tracker:
         return None if self.state is None else self.state.size
 
     def _crop(self, frame, center, side, output_side, pad_value):
-        if self.device_crop:
-            return crop_on_device(self._upload(frame), center, side, output_side, pad_value, self.dtype)
+        """The host crop (OpenCV), uploaded: templates always (once per target), searches on the host path."""
         patch = crop_and_resize(frame, center, side, output_side, pad_value)
         return normalize_crop(patch, self.device, self.dtype)
 
@@ -133,11 +149,12 @@ class Tracker:
     def new_target(self, frame: np.ndarray, box_xywh) -> TargetState:
         """Template features and initial state for a target in ``frame`` (RGB uint8)."""
         frame = check_frame(frame)
-        x, y, w, h = check_box(box_xywh, *frame.shape[:2])
+        x, y, w, h = limit_box(check_box(box_xywh, *frame.shape[:2]), *frame.shape[:2])  # bounded cost
         center, size = np.array([x + w / 2, y + h / 2]), np.array([w, h])
         pad_value = frame.mean(axis=(0, 1))
         side = math.ceil(context_side(w, h, self.params.template_area_factor))
-        template = self.model.template(self._crop(frame, center, side, self.template_size, pad_value))
+        with tf32_scope(self.allow_tf32):
+            template = self.model.template(self._crop(frame, center, side, self.template_size, pad_value))
         return TargetState(center, size, pad_value, template)
 
     def initialize(self, frame: np.ndarray, box_xywh) -> None:
@@ -152,16 +169,22 @@ class Tracker:
         ``MultiTracker``); otherwise they are stacked here.
         """
         frames = [check_frame(frame) for frame in frames]
-        search_sides = [round(math.ceil(context_side(*state.size, self.params.search_area_factor)))
-                        for state in states]
-        crops = torch.cat([self._crop(frame, state.center, side, self.search_size, state.pad_value)
-                           for frame, state, side in zip(frames, states, search_sides)])
+        sides = search_sides([state.size for state in states], self.params.search_area_factor)
         template = template or stack_templates([state.template for state in states])
-        outputs = self.model.track(template, crops)
+        if self.device_crop and all(frame is frames[0] for frame in frames):
+            return self._track_on_device(states, frames[0], sides, template)
+        if self.device_crop and not self._warned_several_frames:
+            warnings.warn('targets in different frames: the step runs on the host path, not the device step',
+                          RuntimeWarning, stacklevel=2)
+            self._warned_several_frames = True
+        with tf32_scope(self.allow_tf32):
+            crops = torch.cat([self._crop(frame, state.center, side, self.search_size, state.pad_value)
+                               for frame, state, side in zip(frames, states, sides)])
+            outputs = self.model.track(template, crops)
         scores = torch.softmax(outputs['pred_logits'].float(), dim=-1)[..., 0].cpu().numpy()
         boxes = outputs['pred_boxes'].float().cpu().numpy()
         results = []
-        for index, (frame, state, side) in enumerate(zip(frames, states, search_sides)):
+        for index, (frame, state, side) in enumerate(zip(frames, states, sides)):
             penalized = penalize(scores[index], self.window, self.params.window_influence)
             best = int(np.argmax(penalized))
             cx, cy, w, h = decode_box(boxes[index, best], state.center, side)
@@ -169,6 +192,23 @@ class Tracker:
             state.center, state.size = np.array([cx, cy]), np.array([w, h])
             results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), float(scores[index, best]),
                                        float(penalized[best])))
+        return results
+
+    def _track_on_device(self, states: list[TargetState], frame: np.ndarray, sides: list[int],
+                         template: TemplateFeatures) -> list[TrackResult]:
+        """The device step (graph replay or eager) for targets that share one frame."""
+        geometry = pack_geometry([state.center for state in states], sides, [state.pad_value for state in states])
+        if self._graph_step is not None:
+            rows = self._graph_step(frame, geometry, template)
+        else:
+            with tf32_scope(self.allow_tf32):
+                rows = device_track_step(self.model, template, self._upload(frame),
+                                         torch.from_numpy(geometry).to(self.device), self._constants,
+                                         self.dtype).cpu().numpy()
+        results = []
+        for state, (cx, cy, w, h, score, penalized, _) in zip(states, rows):
+            state.center, state.size = np.array([cx, cy]), np.array([w, h])
+            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), float(score), float(penalized)))
         return results
 
     def track(self, frame: np.ndarray) -> TrackResult:

@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError, load_model
+from ..common.images import read_image_rgb
 from .tracker import Tracker, TrackerInputError
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp'}
@@ -27,10 +28,7 @@ def read_frames(source: Path):
         if not paths:
             raise FileNotFoundError(f'{source}: no images ({", ".join(sorted(IMAGE_SUFFIXES))})')
         for path in paths:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise OSError(f'{path}: unreadable image')
-            yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            yield read_image_rgb(path)  # ImageReadError is an OSError naming the file
         return
     capture = cv2.VideoCapture(str(source))
     if not capture.isOpened():

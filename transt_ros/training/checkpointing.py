@@ -1,4 +1,4 @@
-"""Training checkpoints: atomic writes, resume from the latest, keep the last N.
+"""Training checkpoints (written atomically by ``common.files``): resume from the latest, keep the last N.
 
 A training checkpoint is a project checkpoint (``'model'`` state dict, ``'config'`` =
 ``TransTConfig.to_dict()``, ``'meta'``), so ``transt_ros.checkpoint.load_model`` and the
@@ -11,30 +11,15 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..checkpoint import read_checkpoint
+from ..common.files import atomic_torch_save
+
 CHECKPOINT_PATTERN = re.compile(r'^checkpoint_step(\d+)\.pth$')
-
-
-def atomic_save(obj, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def load(path: str | Path) -> dict:
@@ -90,7 +75,7 @@ class CheckpointManager:
         return found[-1] if found else None
 
     def save(self, state: dict, step: int) -> Path:
-        path = atomic_save(state, self.path_for(step))
+        path = atomic_torch_save(state, self.path_for(step))
         for old in self.checkpoints()[:-self.keep_last]:
             old.unlink(missing_ok=True)
         return path
@@ -118,8 +103,6 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> tuple[list
     the project layout; tensors whose shape differs from the model's are reported as missing.
     Returns (missing, unexpected, source format).
     """
-    from ..checkpoint import read_checkpoint
-
     checkpoint = read_checkpoint(str(path))
     own = model.state_dict()
     fitting = {k: v.to(own[k].dtype) for k, v in checkpoint.state_dict.items()

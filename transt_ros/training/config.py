@@ -5,17 +5,24 @@ A config file has the sections of :class:`TrainingConfig` (``model``, ``data``, 
 authors' TransT settings (pytracking ``ltr/train_settings/transt/transt.py``). Overrides
 ``section.key=value`` (values parsed as YAML; ``data.datasets.0.weight=2`` indexes lists)
 are applied to the raw mapping before validation, so they are checked like file keys.
+
+Without PyYAML (a bare GPU machine) a config file must be JSON, which is also YAML (lines that
+start with ``#`` are skipped), and override values are read as JSON, else as plain strings.
 """
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+try:
+    import yaml
+except ImportError:  # a bare machine: JSON configs only (see the module docstring)
+    yaml = None
 
 from ..model import TransTConfig
 
@@ -43,6 +50,8 @@ class DataConfig:
     samples_per_epoch: int = 38000
     max_gap: int = 100
     num_workers: int = 4
+    prefetch_factor: int = 2
+    """Batches each loader worker prepares ahead (held in shared memory, /dev/shm)."""
     template_area_factor: float = 2.0
     search_area_factor: float = 4.0
     template_center_jitter: float = 0.0
@@ -64,6 +73,10 @@ class OptimConfig:
     weight_decay: float = 1e-4
     lr_drop_epochs: int = 500
     lr_drop_factor: float = 0.1
+    lr_drop_wall_fraction: float | None = None
+    """With train.max_wall_seconds: also drop the learning rate once, after this fraction of it."""
+    warmup_steps: int = 0
+    """Linear learning-rate warm-up over the first optimizer steps (0: none)."""
     grad_clip_norm: float = 0.1
     trainable_backbone_layers: list[str] = field(default_factory=lambda: ['layer2', 'layer3'])
     freeze_backbone_bn: bool = True
@@ -86,6 +99,8 @@ class TrainConfig:
     amp: str = 'none'
     deterministic: bool = False
     max_steps: int | None = None
+    max_wall_seconds: float | None = None
+    """Stop after this many seconds of training (checkpoint and model.pth written as at the end)."""
     output_dir: str = 'runs/transt'
     log_every: int = 10
     progress_bar: bool = True
@@ -122,10 +137,17 @@ class TrainingConfig:
         _check_choice('train.distributed_backend', self.train.distributed_backend, ('auto', 'gloo', 'nccl'))
         _check_choice('data.border', self.data.border, ('zero', 'mean'))
         for key in ('train.batch_size', 'train.epochs', 'data.samples_per_epoch', 'train.log_every',
-                    'optim.lr_drop_epochs', 'data.max_attempts'):
+                    'optim.lr_drop_epochs', 'data.max_attempts', 'data.prefetch_factor'):
             section, name = key.split('.')
             if getattr(getattr(self, section), name) < 1:
                 raise ConfigError(f'{key} must be at least 1')
+        if self.train.max_wall_seconds is not None and not self.train.max_wall_seconds > 0:
+            raise ConfigError('train.max_wall_seconds must be positive (or null)')
+        fraction = self.optim.lr_drop_wall_fraction
+        if fraction is not None and not 0 < fraction < 1:
+            raise ConfigError('optim.lr_drop_wall_fraction must be in (0, 1) (or null)')
+        if self.optim.warmup_steps < 0:
+            raise ConfigError('optim.warmup_steps must not be negative')
         if self.checkpoint.keep_last < 1:
             raise ConfigError('checkpoint.keep_last must be at least 1')
         if not self.data.datasets:
@@ -266,8 +288,8 @@ def apply_override(raw: dict, assignment: str) -> None:
     if not parts:
         raise ConfigError(f'override {assignment!r} has an empty key')
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as error:
+        value = _parse_value(text) if text.strip() else None
+    except ValueError as error:
         raise ConfigError(f'override {dotted}: value {text!r} is not valid YAML ({error})') from None
     node = raw
     for depth, part in enumerate(parts[:-1]):
@@ -287,6 +309,34 @@ def apply_override(raw: dict, assignment: str) -> None:
         node[last] = value
 
 
+def _parse_value(text: str):
+    """An override value: YAML, or without PyYAML JSON, else the plain string."""
+    if yaml is not None:
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(str(error)) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
+
+
+def _parse_file(path: Path):
+    text = path.read_text(encoding='utf-8')
+    if yaml is not None:
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f'{path}: not valid YAML ({error})') from None
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith('#')]
+    try:
+        return json.loads('\n'.join(lines) or '{}')
+    except ValueError as error:
+        raise ConfigError(f'{path}: PyYAML is not installed and this is not JSON ({error}); install PyYAML '
+                          'or write the config as JSON') from None
+
+
 def _list_index(node: list, part: str, key: str) -> int:
     try:
         index = int(part)
@@ -304,11 +354,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f'{path}: no such config file')
-        try:
-            with open(path, encoding='utf-8') as stream:
-                raw = yaml.safe_load(stream) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f'{path}: not valid YAML ({error})') from None
+        raw = _parse_file(path) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f'{path}: the top level must be a mapping of sections')
     if any(item.split('=', 1)[0].startswith('data.datasets.') for item in overrides):

@@ -7,50 +7,30 @@ frame), distractor patches (often cut from the same photo as the target, so they
 alike) moving behind it, and an occluder smaller than the target that circles it and
 covers it partly from time to time. Frames are rendered on request; no files are needed.
 The box of frame ``t`` is exactly the target's pasted pixel rectangle.
+
+That is the ``default`` preset. The ``mixed`` and ``hard`` presets (:mod:`.scene_video`) add what
+real video does: motion blur, in-plane rotation, zoom, occlusion, the target leaving the view,
+look-alike distractors crossing it, illumination change, camera shake, perspective, non-rigid
+deformation and low texture; there the target can be absent (NaN box, not visible).
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from ..common.seeds import TRAINING_SCENE_SEED
 from .datasets.base import SequenceInfo, TrackingDataset
+from .scene_textures import PHOTO_NAMES, photos
+from .scene_video import EFFECTS, SceneVideos
 
-PHOTO_NAMES = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
-               'retina', 'colorwheel', 'logo', 'stereo_motorcycle', 'camera', 'coins', 'moon', 'brick', 'grass',
-               'gravel', 'page', 'text', 'clock', 'cell')
-MAX_PHOTO_SIDE = 640
-
-
-@functools.lru_cache(maxsize=1)
-def photos() -> tuple[np.ndarray, ...]:
-    """scikit-image's bundled photographs as (H, W, 3) uint8 RGB, longest side <= 640 px."""
-    import skimage.data
-
-    images = []
-    for name in PHOTO_NAMES:
-        try:
-            image = getattr(skimage.data, name)()
-        except Exception:  # a photo that needs a download in this scikit-image version
-            continue
-        if isinstance(image, tuple):
-            image = image[0]
-        image = np.asarray(image)
-        if image.dtype == bool:
-            image = image.astype(np.uint8) * 255
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
-        image = np.ascontiguousarray(image[:, :, :3].astype(np.uint8))
-        scale = MAX_PHOTO_SIDE / max(image.shape[:2])
-        if scale < 1:
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        images.append(image)
-    if len(images) < 3:
-        raise RuntimeError('scikit-image provides fewer than 3 sample photographs')
-    return tuple(images)
+PRESETS = ('default', 'mixed', 'hard')
+"""``default``: the scenes above; ``mixed``: each effect of :data:`EFFECTS` on with probability
+``effect_probability`` per video (training); ``hard``: every effect in every video (held-out
+evaluation). See :mod:`.scene_video`."""
+__all__ = ['EFFECTS', 'PHOTO_NAMES', 'PRESETS', 'SyntheticVideos', 'photos']
 
 
 def _fold(value):
@@ -102,13 +82,26 @@ class SyntheticVideos(TrackingDataset):
     """``num_videos`` videos of ``frames_per_video`` frames of ``frame_width`` x ``frame_height``.
 
     Target sizes (square root of the area) lie in [``min_object_size``, ``max_object_size``]
-    before a scale change of up to exp(+-``max_scale_change``); ``root`` is unused.
+    before a scale change of up to exp(+-``max_scale_change``); ``root`` is unused. ``preset``
+    (:data:`PRESETS`) picks the scene generator; with ``mixed`` / ``hard``, ``effects`` (default:
+    all of :data:`EFFECTS`) are the effects in play and ``effect_probability`` the chance of each
+    per video (``mixed`` only), and the ``default`` preset's options (``max_scale_change``,
+    ``max_distractors``, ``occlusion_probability``) do not apply.
     """
 
     def __init__(self, root: str = '', num_videos: int = 1000, frames_per_video: int = 100,
-                 frame_width: int = 320, frame_height: int = 240, seed: int = 0, min_object_size: float = 24.0,
-                 max_object_size: float = 72.0, max_scale_change: float = 0.5, max_distractors: int = 3,
-                 occlusion_probability: float = 0.5):
+                 frame_width: int = 320, frame_height: int = 240, seed: int = TRAINING_SCENE_SEED,
+                 min_object_size: float = 24.0, max_object_size: float = 72.0, max_scale_change: float = 0.5,
+                 max_distractors: int = 3, occlusion_probability: float = 0.5, preset: str = 'default',
+                 effects: list[str] | None = None, effect_probability: float = 0.5):
+        if preset not in PRESETS:
+            raise ValueError(f'synthetic preset must be one of {PRESETS}, got {preset!r}')
+        self.preset = preset
+        self.scenes = None
+        if preset != 'default':
+            self.scenes = SceneVideos(num_videos, frames_per_video, (frame_width, frame_height), seed,
+                                      (min_object_size, max_object_size), EFFECTS if effects is None else effects,
+                                      1.0 if preset == 'hard' else effect_probability)
         self.num_videos, self.frames_per_video = num_videos, frames_per_video
         self.frame_size = (frame_width, frame_height)
         self.seed = seed
@@ -122,7 +115,8 @@ class SyntheticVideos(TrackingDataset):
         return self.num_videos
 
     def sequence_name(self, index: int) -> str:
-        return f'synthetic-{self.seed}-{index:06d}'
+        prefix = 'synthetic' if self.preset == 'default' else f'synthetic-{self.preset}'
+        return f'{prefix}-{self.seed}-{index:06d}'
 
     def _random_patch(self, rng, photo: int, size: float, speed: float) -> _Patch:
         image = photos()[photo]
@@ -168,14 +162,19 @@ class SyntheticVideos(TrackingDataset):
         return self._videos[index]
 
     def boxes(self, index: int) -> np.ndarray:
-        """(frames_per_video, 4) integer target boxes (x, y, w, h)."""
+        """(frames_per_video, 4) target boxes (x, y, w, h): integers, NaN rows where the target is
+        absent (``mixed`` / ``hard`` presets only)."""
+        if self.scenes is not None:
+            return self.scenes.boxes(index)
         return self._video(index).target.geometry(np.arange(self.frames_per_video), self.frame_size)
 
     def sequence_info(self, index: int) -> SequenceInfo:
         boxes = self.boxes(index).astype(np.float64)
-        return SequenceInfo(boxes, np.ones(len(boxes), dtype=bool))
+        return SequenceInfo(boxes, np.isfinite(boxes).all(axis=1))
 
     def frame(self, index: int, frame_id: int) -> np.ndarray:
+        if self.scenes is not None:
+            return self.scenes.frame(index, frame_id)
         video = self._video(index)
         canvas = self._background(video, frame_id)
         for distractor in video.distractors:

@@ -4,10 +4,14 @@ One :class:`Trainer` per process; under ``torchrun`` the model is wrapped in
 ``DistributedDataParallel`` and each rank draws its own disjoint samples. Steps are
 optimizer steps; ``epoch = step // steps_per_epoch`` with ``steps_per_epoch =
 samples_per_epoch // (batch_size x world_size)``; the learning rate drops at epoch ends.
+``train.max_wall_seconds`` ends a run early, like its last step (checkpoint, ``model.pth``).
+Optional packages: without tqdm there is no progress bar (progress is logged instead), without
+TensorBoard only ``log.csv`` is written.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import time
@@ -18,8 +22,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+try:
+    from tqdm import tqdm
+except ImportError:  # a bare machine: progress goes to the log
+    tqdm = None
+
+from ..checkpoint import FORMAT_VERSION
+from ..checkpoint import save_checkpoint as write_model_checkpoint
 from ..model import build_transt
 from . import distributed
 from .checkpointing import (
@@ -39,6 +49,23 @@ from .sampler import SKIP_REASONS, PairDataset, StepBatchSampler, seed_worker
 
 logger = logging.getLogger('transt_ros.training')
 LOSS_TERMS = ('loss', 'loss_ce', 'loss_bbox', 'loss_giou', 'iou')
+
+
+class _NoProgress:
+    """Stands in for a disabled (or missing) tqdm bar."""
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, count: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec('tensorboard') is not None
 
 
 def initialise_weights(model: nn.Module, config: TrainingConfig) -> None:
@@ -118,6 +145,7 @@ class Trainer:
         self.output_dir = Path(train.output_dir)
         self.checkpoints = CheckpointManager(self.output_dir / 'checkpoints', config.checkpoint.keep_last)
         self.step = 0
+        self.wall_drop_done = False
         self.skips = torch.zeros(len(SKIP_REASONS), dtype=torch.int64)
         latest = self.checkpoints.latest() if config.checkpoint.resume else None
         if latest is not None:
@@ -175,12 +203,46 @@ class Trainer:
         self.skips += batch['skips'].sum(dim=0)
         return {name: losses[name].item() for name in LOSS_TERMS}
 
+    def _show_progress(self) -> bool:
+        return self.context.is_main and self.config.train.progress_bar and tqdm is not None
+
+    def _out_of_time(self, elapsed: float) -> bool:
+        """``train.max_wall_seconds`` reached (by rank 0's clock, shared so all ranks stop together)."""
+        budget = self.config.train.max_wall_seconds
+        if budget is None:
+            return False
+        if not self.context.is_distributed:
+            return elapsed >= budget
+        flag = torch.tensor([1.0 if elapsed >= budget else 0.0], device=self.device)
+        distributed.all_reduce_sum(flag)
+        return bool(flag.item() > 0)
+
+    def _adjust_learning_rate(self, elapsed: float, warmup_base: list[float] | None) -> None:
+        """Linear warm-up over ``optim.warmup_steps``; one drop by ``optim.lr_drop_factor`` after
+        ``optim.lr_drop_wall_fraction`` of ``train.max_wall_seconds``."""
+        optim, budget = self.config.optim, self.config.train.max_wall_seconds
+        groups = self.optimizer.param_groups
+        if warmup_base is not None and self.step <= optim.warmup_steps:
+            factor = min(1.0, (self.step + 1) / optim.warmup_steps)
+            for group, base in zip(groups, warmup_base):
+                group['lr'] = base * factor
+        if (budget and optim.lr_drop_wall_fraction and not self.wall_drop_done
+                and elapsed >= optim.lr_drop_wall_fraction * budget):
+            self.wall_drop_done = True
+            for group in groups:
+                group['lr'] *= optim.lr_drop_factor
+            if warmup_base is not None:
+                warmup_base[:] = [base * optim.lr_drop_factor for base in warmup_base]
+            logger.info('step %d: %.0f s of %.0f s, learning rate dropped to %g', self.step, elapsed, budget,
+                        groups[0]['lr'])
+
     def loader(self, start_step: int, end_step: int) -> DataLoader:
         context, train = self.context, self.config.train
         batches = StepBatchSampler(self.config.data.samples_per_epoch, train.batch_size, start_step, end_step,
                                    context.rank, context.world_size)
         workers = self.config.data.num_workers
         return DataLoader(self.pairs, batch_sampler=batches, num_workers=workers,
+                          prefetch_factor=self.config.data.prefetch_factor if workers else None,
                           worker_init_fn=seed_worker if workers else None,
                           generator=torch.Generator().manual_seed(train.seed * 1000 + context.rank),
                           pin_memory=self.device.type == 'cuda', persistent_workers=False)
@@ -196,15 +258,22 @@ class Trainer:
         log = None
         if self.context.is_main:
             log = TrainingLog(self.output_dir, [*LOSS_TERMS, 'lr', 'samples_per_s',
-                                                *(f'skipped_{r}' for r in SKIP_REASONS)])
-        progress = tqdm(total=end, initial=self.step, unit='step', dynamic_ncols=True,
-                        disable=not (self.context.is_main and self.config.train.progress_bar))
+                                                *(f'skipped_{r}' for r in SKIP_REASONS)],
+                              tensorboard=tensorboard_available())
+            if not tensorboard_available():
+                logger.info('TensorBoard is not installed: logging to %s only', log.csv_path)
+        progress = (tqdm(total=end, initial=self.step, unit='step', dynamic_ncols=True) if self._show_progress()
+                    else _NoProgress())
         window = {name: 0.0 for name in LOSS_TERMS}
         window_steps, window_start = 0, time.perf_counter()
         batch_samples = self.config.train.batch_size * self.context.world_size
+        started = time.monotonic()
+        warmup_base = ([group['lr'] for group in self.optimizer.param_groups]
+                       if self.step < self.config.optim.warmup_steps else None)
         self.set_train_mode()
         try:
             for batch in self.loader(self.step, end):
+                self._adjust_learning_rate(time.monotonic() - started, warmup_base)
                 lr = self.optimizer.param_groups[0]['lr']
                 values = self.train_step(batch)
                 self.step += 1
@@ -226,8 +295,15 @@ class Trainer:
                     self._log_window(log, window, window_steps, elapsed, lr, batch_samples)
                     window = {name: 0.0 for name in LOSS_TERMS}
                     window_steps, window_start = 0, time.perf_counter()
-                if self._checkpoint_due(epoch_end, end):
+                out_of_time = self._out_of_time(time.monotonic() - started)
+                if out_of_time and window_steps:
+                    self._log_window(log, window, window_steps, elapsed, lr, batch_samples)
+                if self._checkpoint_due(epoch_end, end) or out_of_time:
                     self.save_checkpoint()
+                if out_of_time:
+                    logger.info('step %d: train.max_wall_seconds (%g s) reached; stopping', self.step,
+                                self.config.train.max_wall_seconds)
+                    break
         except KeyboardInterrupt:
             if not self.context.is_distributed and self.step > 0:
                 logger.warning('interrupted: saving a checkpoint at step %d', self.step)
@@ -238,9 +314,7 @@ class Trainer:
             if log is not None:
                 log.close()
         if self.context.is_main:
-            from ..checkpoint import save_checkpoint
-
-            path = save_checkpoint(self.output_dir / 'model.pth', self.model, meta=self._meta())
+            path = write_model_checkpoint(self.output_dir / 'model.pth', self.model, meta=self._meta())
             logger.info('step %d: weights written to %s', self.step, path)
         return history
 
@@ -261,13 +335,17 @@ class Trainer:
         values.update(lr=lr, samples_per_s=steps * batch_samples / max(elapsed, 1e-9))
         values.update({f'skipped_{reason}': int(count) for reason, count in zip(SKIP_REASONS, skips.tolist())})
         log.write(self.step, self.epoch, values)
+        if not self._show_progress():
+            logger.info('step %d epoch %d: loss %.4f (ce %.4f, l1 %.4f, giou %.4f), iou %.3f, lr %.2e, %.1f samples/s',
+                        self.step, self.epoch, values['loss'], values['loss_ce'], values['loss_bbox'],
+                        values['loss_giou'], values['iou'], lr, values['samples_per_s'])
         if skips.any() and self.step % self.steps_per_epoch == 0:
             logger.info('epoch %d: skipped so far %s', self.epoch,
                         {r: int(c) for r, c in zip(SKIP_REASONS, skips.tolist()) if c})
 
     def _meta(self) -> dict:
-        return {'format_version': 1, 'created_by': 'transt-train', 'epoch': self.epoch, 'step': self.step,
-                'torch_version': str(torch.__version__)}
+        return {'format_version': FORMAT_VERSION, 'created_by': 'transt-train', 'epoch': self.epoch,
+                'step': self.step, 'torch_version': str(torch.__version__)}
 
     def save_checkpoint(self) -> Path | None:
         """All ranks call this (RNG states are gathered); rank 0 writes."""

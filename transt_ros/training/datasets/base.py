@@ -8,13 +8,15 @@ sampler skips the draw and counts it.
 """
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from ...common import box_files
+from ...common.box_files import parse_box_lines
+from ...common.images import ImageReadError, read_image_rgb
 
 
 class DataError(Exception):
@@ -70,42 +72,18 @@ class TrackingDataset(ABC):
         """(H, W, 3) uint8 RGB; raises ``FrameError``."""
 
 
-_SPLIT = re.compile(r'[,\s;]+')
-
-
-def parse_box_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Lines of ``x,y,w,h`` (comma, tab or space separated) -> (N, 4) boxes, (N,) parse-ok.
-
-    Empty lines and ``nan`` values give NaN rows; malformed lines give NaN rows with
-    parse-ok False.
-    """
-    boxes = np.full((len(lines), 4), np.nan)
-    parsed = np.ones(len(lines), dtype=bool)
-    for row, line in enumerate(lines):
-        fields = [item for item in _SPLIT.split(line.strip()) if item]
-        if not fields:
-            continue
-        try:
-            values = [float(item) for item in fields]
-        except ValueError:
-            parsed[row] = False
-            continue
-        if len(values) != 4:
-            parsed[row] = False
-            continue
-        boxes[row] = values
-    return boxes, parsed
 
 
 def read_text_lines(path: Path) -> list[str]:
     try:
-        return path.read_text(encoding='utf-8', errors='replace').splitlines()
-    except OSError as error:
-        raise AnnotationError(f'{path}: cannot read ({error})') from None
+        return box_files.read_lines(path)
+    except box_files.BoxFileError as error:
+        raise AnnotationError(str(error)) from None
 
 
 def read_boxes(path: Path) -> np.ndarray:
-    """(N, 4) boxes from a ground-truth file; raises ``AnnotationError`` if unreadable."""
+    """(N, 4) boxes from a ground-truth file (tolerant: a malformed line is a NaN row);
+    raises ``AnnotationError`` if unreadable."""
     boxes, _ = parse_box_lines(read_text_lines(path))
     return boxes
 
@@ -113,16 +91,10 @@ def read_boxes(path: Path) -> np.ndarray:
 def read_values(path: Path, length: int, fill: float = 0.0) -> np.ndarray | None:
     """Numbers, one per frame (one per line or comma separated), padded with ``fill`` or cut
     to ``length``; None if there is no such file."""
-    if not path.is_file():
-        return None
     try:
-        items = [item for item in _SPLIT.split(path.read_text(errors='replace').strip()) if item]
-        values = np.array([float(item) for item in items], dtype=np.float64)
-    except (OSError, ValueError) as error:
-        raise AnnotationError(f'{path}: not a readable list of numbers ({error})') from None
-    if len(values) < length:
-        values = np.concatenate([values, np.full(length - len(values), fill)])
-    return values[:length]
+        return box_files.read_value_file(path, length, fill)
+    except box_files.BoxFileError as error:
+        raise AnnotationError(str(error)) from None
 
 
 def read_flags(path: Path, length: int) -> np.ndarray | None:
@@ -143,12 +115,12 @@ def make_sequence_info(boxes: np.ndarray, hidden: np.ndarray | None = None) -> S
 
 def read_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB; raises ``FrameError`` (missing or undecodable file)."""
-    if not path.is_file():
-        raise FrameError(f'{path}: missing frame', 'missing_frame')
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None or image.size == 0:
-        raise FrameError(f'{path}: cannot decode image', 'unreadable_image')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    try:
+        return read_image_rgb(path)
+    except ImageReadError as error:
+        if error.missing:
+            raise FrameError(f'{path}: missing frame', 'missing_frame') from None
+        raise FrameError(str(error), 'unreadable_image') from None
 
 
 def read_sequence_list(path: str | Path | None) -> list[str] | None:

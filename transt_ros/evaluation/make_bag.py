@@ -10,10 +10,15 @@ Per frame, all stamped ``start + index / fps`` (sequences follow each other with
   LaSOT's convention), so every image has its ground-truth message and its sequence.
 
 The bag's ``custom_data`` lists the sequence names in order (``transt_ros.sequences``, JSON).
-Sources: an image folder plus a boxes file (one ``x,y,w,h`` row per frame, files in name order),
-a sequence of a benchmark read by :func:`transt_ros.evaluation.datasets.read_dataset`, or
-generated scenes (:class:`transt_ros.training.synthetic.SyntheticVideos`; the training set uses
-seed 0, so evaluation bags use another seed).
+Sources: an image folder plus a boxes file (one ``x,y,w,h`` row per frame, files in name order;
+the sequence is named after the folder, or after its parent when the folder is ``img`` /
+``images`` / ``frames`` as in OTB and LaSOT), a sequence of a benchmark read by
+:func:`transt_ros.evaluation.datasets.read_dataset`, or generated scenes
+(:class:`transt_ros.training.synthetic.SyntheticVideos`, preset ``default`` or ``hard``; the
+training set uses :data:`~transt_ros.common.seeds.TRAINING_SCENE_SEED`, evaluation bags the
+held-out seed of their preset).
+``--compression message|file`` compresses the bag as ``ros2 bag record --compression-mode ...
+--compression-format zstd`` does.
 """
 from __future__ import annotations
 
@@ -25,12 +30,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .bag import create_bag
-from .messages import camera_info_message, compressed_image_message, detection_message, image_message
-from .rosbag2 import offered_qos_profiles
+from ..bags import BagError, create_bag
+from ..bags.messages import camera_info_message, compressed_image_message, detection_message, image_message
+from ..bags.rosbag2 import offered_qos_profiles
+from ..common.box_files import read_box_file
+from ..common.images import read_image_rgb
+from ..common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED, TRAINING_SCENE_SEED
+from ..training.synthetic import SyntheticVideos
+from .datasets import read_dataset
 
 LOGGER = logging.getLogger(__name__)
 IMAGE_TOPIC = '/camera/image_raw'
@@ -40,8 +49,9 @@ FRAME_ID = 'camera'
 SEQUENCES_KEY = 'transt_ros.sequences'
 DEFAULT_START_NS = 1_800_000_000 * 1_000_000_000
 """Stamp of the first frame: fixed, so a bag's content depends only on its sources."""
-DEFAULT_HELD_OUT_SEED = 2026
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+FRAME_FOLDER_NAMES = ('img', 'imgs', 'image', 'images', 'frames', 'color')
+"""Folder names that hold a sequence's frames rather than name it (OTB, LaSOT: ``<seq>/img``)."""
 
 
 @dataclass
@@ -57,13 +67,6 @@ class SequenceSource:
         return len(self.boxes)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f'cannot read image {path}')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def files_source(name: str, frame_paths: Sequence[Path], boxes) -> SequenceSource:
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     if len(boxes) != len(frame_paths):
@@ -71,37 +74,52 @@ def files_source(name: str, frame_paths: Sequence[Path], boxes) -> SequenceSourc
                        min(len(boxes), len(frame_paths)))
     count = min(len(boxes), len(frame_paths))
     paths = list(frame_paths)[:count]
-    return SequenceSource(name, boxes[:count], lambda index: _read_rgb(paths[index]))
+    return SequenceSource(name, boxes[:count], lambda index: read_image_rgb(paths[index]))
+
+
+def sequence_name_of(folder: Path) -> str:
+    """The name of the sequence whose frames are in ``folder``: the folder's name, or its parent's
+    when the folder is a frame folder (``<seq>/img``)."""
+    folder = Path(folder).resolve()
+    return folder.parent.name if folder.name.lower() in FRAME_FOLDER_NAMES else folder.name
 
 
 def image_folder_source(folder: Path, boxes_file: Path, name: str | None = None) -> SequenceSource:
     """Frames: the images of ``folder`` in name order; boxes: one ``x,y,w,h`` row per frame."""
-    from ..evaluation.datasets import read_boxes
-
     folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f'{folder}: no such image folder')
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     if not paths:
         raise FileNotFoundError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
-    return files_source(name or folder.name, paths, read_boxes(boxes_file))
+    return files_source(name or sequence_name_of(folder), paths, read_box_file(boxes_file))
 
 
 def dataset_sources(kind: str, root: Path, names: Sequence[str] | None = None, **options) -> list[SequenceSource]:
     """Sequences of a benchmark (``read_dataset`` kinds), optionally only ``names``."""
-    from ..evaluation.datasets import read_dataset
-
     sequences = read_dataset(kind, root, **options)
     if names:
         sequences = [s for s in sequences if s.name in set(names)]
     return [files_source(s.name, s.frame_paths, s.ground_truth) for s in sequences]
 
 
-def synthetic_sources(count: int, frames: int, width: int = 320, height: int = 240,
-                      seed: int = DEFAULT_HELD_OUT_SEED) -> list[SequenceSource]:
-    """``count`` generated scenes of ``frames`` frames (seed 0 is the training set's)."""
-    from ..training.synthetic import SyntheticVideos
+SCENE_PRESETS = ('default', 'hard')
+"""Presets of generated evaluation scenes: ``default`` (the demo's), ``hard`` (every effect of
+:mod:`transt_ros.training.scene_video`: blur, rotation, zoom, occlusion, out of view, look-alikes,
+illumination, shake, perspective, deformation, low texture)."""
+PRESET_SEEDS = {'default': HELD_OUT_DEMO_SEED, 'hard': HARD_DEMO_SEED}
+"""The held-out seed of each preset (the training scenes use :data:`TRAINING_SCENE_SEED`)."""
 
+
+def synthetic_sources(count: int, frames: int, width: int = 320, height: int = 240,
+                      seed: int | None = None, preset: str = 'default') -> list[SequenceSource]:
+    """``count`` generated scenes of ``frames`` frames of ``preset`` (:data:`SCENE_PRESETS`); ``seed``
+    defaults to the preset's held-out seed (seed 0 is the training set's). Where the target is
+    absent (``hard``: fully occluded or out of view) its box is NaN."""
+    if preset not in SCENE_PRESETS:
+        raise ValueError(f'unknown scene preset {preset!r}; known: {", ".join(SCENE_PRESETS)}')
     videos = SyntheticVideos(num_videos=count, frames_per_video=frames, frame_width=width, frame_height=height,
-                             seed=seed)
+                             seed=PRESET_SEEDS[preset] if seed is None else seed, preset=preset)
     return [SequenceSource(videos.sequence_name(index), videos.boxes(index).astype(float),
                            lambda frame_id, index=index: videos.frame(index, frame_id))
             for index in range(count)]
@@ -115,16 +133,18 @@ def write_sequences_bag(path: Path, sources: Sequence[SequenceSource], fps: floa
                         compressed: str | None = None, storage: str | None = None,
                         start_ns: int = DEFAULT_START_NS, gap_s: float = 1.0, overwrite: bool = False,
                         compression: str = 'none', progress: bool = False,
-                        custom_data: dict[str, str] | None = None) -> Path:
+                        custom_data: dict[str, str] | None = None, compression_mode: str = 'none') -> Path:
     """Write ``sources`` one after the other into a new bag; returns the bag directory.
 
     ``compressed``: None (rgb8 Image), ``'jpeg'`` or ``'png'`` (CompressedImage).
     ``compression``: MCAP chunk compression (``'none'``, ``'zstd'``, ``'lz4'``).
+    ``compression_mode``: rosbag2 zstd compression, ``'none'``, ``'message'`` or ``'file'``.
     ``custom_data``: extra string entries of the bag's ``custom_data``.
     """
     if fps <= 0:
         raise ValueError(f'fps must be positive, got {fps}')
     options = {'compression': compression} if compression != 'none' else {}
+    options['compression_mode'] = compression_mode
     custom = {SEQUENCES_KEY: json.dumps([source.name for source in sources]), 'transt_ros.fps': f'{fps:g}',
               **(custom_data or {})}
     period_ns = round(1e9 / fps)
@@ -164,6 +184,7 @@ def _parse_args(argv):
     source = parser.add_argument_group('source (one of)')
     source.add_argument('--images', type=Path, help='folder of frames (name order); needs --boxes')
     source.add_argument('--boxes', type=Path, help='ground truth, one x,y,w,h row per frame')
+    parser.add_argument('--name', help='--images: sequence name (default: the folder, or its parent for <seq>/img)')
     source.add_argument('--dataset', nargs=2, metavar=('KIND', 'ROOT'),
                         help='a benchmark (otb, lasot, got10k, trackingnet, uav123, nfs); see --sequences')
     source.add_argument('--synthetic', type=int, metavar='N', help='N generated scenes')
@@ -172,13 +193,20 @@ def _parse_args(argv):
     parser.add_argument('--frames', type=int, default=120, help='frames per generated scene (default 120)')
     parser.add_argument('--width', type=int, default=320)
     parser.add_argument('--height', type=int, default=240)
-    parser.add_argument('--seed', type=int, default=DEFAULT_HELD_OUT_SEED,
-                        help=f'scene seed (default {DEFAULT_HELD_OUT_SEED}; 0 is the training set)')
+    parser.add_argument('--preset', choices=SCENE_PRESETS, default='default',
+                        help='--synthetic: scene preset (default: default; hard: blur, rotation, zoom, occlusion, '
+                             'out of view, look-alikes, illumination, shake, perspective, deformation, low texture)')
+    parser.add_argument('--seed', type=int,
+                        help=f'scene seed (default {HELD_OUT_DEMO_SEED}, with --preset hard {HARD_DEMO_SEED}; '
+                             f'{TRAINING_SCENE_SEED} is the training set)')
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the stamps (default 30)')
     parser.add_argument('--compressed', choices=('jpeg', 'png'), help='CompressedImage instead of rgb8 Image')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), help='default: from the extension, else mcap')
     parser.add_argument('--chunk-compression', choices=('none', 'zstd', 'lz4'), default='none',
                         help='MCAP chunk compression (default none, as rosbag2)')
+    parser.add_argument('--compression', choices=('none', 'message', 'file'), default='none',
+                        help='rosbag2 zstd compression of each message or of the storage file, as '
+                             '`ros2 bag record --compression-mode` (default none)')
     parser.add_argument('--overwrite', action='store_true')
     args = parser.parse_args(argv)
     chosen = [bool(args.images), bool(args.dataset), args.synthetic is not None]
@@ -186,25 +214,34 @@ def _parse_args(argv):
         parser.error('give exactly one source: --images/--boxes, --dataset or --synthetic')
     if args.images and not args.boxes:
         parser.error('--images needs --boxes')
+    if args.fps <= 0:
+        parser.error(f'--fps must be positive, got {args.fps:g}')
+    if args.storage == 'sqlite3' and args.chunk_compression != 'none':
+        parser.error('--chunk-compression is MCAP only (sqlite3: --compression message|file)')
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    if args.images:
-        sources = [image_folder_source(args.images, args.boxes)]
-    elif args.dataset:
-        options = {'split': args.split} if args.split else {}
-        names = args.sequences.split(',') if args.sequences else None
-        sources = dataset_sources(args.dataset[0], Path(args.dataset[1]), names, **options)
-    else:
-        sources = synthetic_sources(args.synthetic, args.frames, args.width, args.height, args.seed)
-    if not sources:
-        print('transt-make-bag: no sequence to write', file=sys.stderr)
+    try:
+        if args.images:
+            sources = [image_folder_source(args.images, args.boxes, args.name)]
+        elif args.dataset:
+            options = {'split': args.split} if args.split else {}
+            names = args.sequences.split(',') if args.sequences else None
+            sources = dataset_sources(args.dataset[0], Path(args.dataset[1]), names, **options)
+        else:
+            sources = synthetic_sources(args.synthetic, args.frames, args.width, args.height, args.seed, args.preset)
+        if not sources:
+            print('transt-make-bag: no sequence to write', file=sys.stderr)
+            return 1
+        directory = write_sequences_bag(args.output, sources, args.fps, args.compressed, args.storage,
+                                        overwrite=args.overwrite, compression=args.chunk_compression, progress=True,
+                                        compression_mode=args.compression)
+    except (BagError, ValueError, OSError) as error:
+        print(f'transt-make-bag: {error}', file=sys.stderr)
         return 1
-    directory = write_sequences_bag(args.output, sources, args.fps, args.compressed, args.storage,
-                                    overwrite=args.overwrite, compression=args.chunk_compression, progress=True)
     frames = sum(len(source) for source in sources)
     print(f'wrote {len(sources)} sequence(s), {frames} frames at {args.fps:g} fps to {args.output} '
           f'(bag directory {directory})')

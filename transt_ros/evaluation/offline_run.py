@@ -1,0 +1,80 @@
+"""Offline run over a tracking bag: every image, in order, through in-process trackers (TransT and
+the OpenCV references), one pass for all of them: frame-accurate, no frame is ever skipped;
+latency = ``initialize()`` / ``track()`` time. Runs of (tracker, sequence) pairs already on disk
+(``finished``) are not redone.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..checkpoint import load_model
+from ..tracking import Tracker
+from .run_dataset import SequenceRun, one_pass_step
+from .tracking_bag import BagSequence, TrackingBag
+
+
+def empty_run(sequence: BagSequence, device: str | None = None) -> SequenceRun:
+    count = len(sequence)
+    return SequenceRun(sequence.name, np.full((count, 4), np.nan), np.full(count, np.nan), np.full(count, np.nan),
+                       sequence.init_frame, device)
+
+
+def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = True,
+                devices: dict[str, str] | None = None,
+                finished: dict[str, dict[str, SequenceRun]] | None = None,
+                on_sequence_done: Callable[[str, SequenceRun], None] | None = None
+                ) -> dict[str, dict[str, SequenceRun]]:
+    """One pass over the bag's frames, every tracker on every frame (OPE); ``{tracker: {sequence: run}}``.
+
+    ``finished``: runs already done (``{tracker: {sequence: run}}``), taken as they are.
+    ``on_sequence_done(tracker, run)`` is called as soon as a sequence's run is complete (to save it).
+    """
+    devices = devices or {}
+    finished = finished or {}
+    runs = {name: {s.name: finished.get(name, {}).get(s.name) or empty_run(s, devices.get(name))
+                   for s in bag.sequences} for name in trackers}
+    todo = {name: {s.name for s in bag.sequences if s.name not in finished.get(name, {})} for name in trackers}
+    frames = tqdm(bag.frames(), total=bag.n_frames, unit='frame', disable=not progress,
+                  desc=f"offline ({', '.join(trackers)})")
+
+    def sequence_done(sequence: BagSequence) -> None:
+        for name in trackers:
+            if sequence.name in todo[name] and on_sequence_done is not None:
+                on_sequence_done(name, runs[name][sequence.name])
+
+    previous = None
+    for sequence_index, frame_index, rgb in frames:
+        sequence = bag.sequences[sequence_index]
+        if previous is not None and previous is not sequence:
+            sequence_done(previous)
+        previous = sequence
+        init_frame = sequence.init_frame
+        if init_frame < 0 or frame_index < init_frame:
+            continue
+        for name, tracker in trackers.items():
+            if sequence.name not in todo[name]:
+                continue
+            run = runs[name][sequence.name]
+            init_box = sequence.ground_truth[init_frame] if frame_index == init_frame else None
+            run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
+                tracker, rgb, init_box)
+    if previous is not None:
+        sequence_done(previous)
+    return runs
+
+
+def transt_tracker(checkpoint: Path, device: str = 'cpu', precision: str = 'fp32', warm_up: bool = True) -> Tracker:
+    """An in-process TransT tracker from a checkpoint, warmed up (one dummy initialise + track, as
+    the model manager node does) so that the first timed frames do not pay for allocations."""
+    tracker = Tracker(load_model(checkpoint, device=device), device=device, precision=precision)
+    if warm_up:
+        side = tracker.search_size * 2
+        frame = np.full((side, side, 3), 127, np.uint8)
+        tracker.initialize(frame, (side / 4, side / 4, side / 2, side / 2))
+        tracker.track(frame)
+        tracker.reset()
+    return tracker
