@@ -4,6 +4,10 @@
 
 Parameters come from ``params_file`` (default: the installed config/transt.yaml); the arguments
 image_topic, checkpoint, device, autostart and use_sim_time are set on top of it (they win).
+Every other parameter comes from ``params_file``: e.g. the manager's ``precision`` (fp32 default),
+``cuda_graph`` (true: CUDA graphs on a CUDA device, ignored on the CPU) and ``allow_tf32`` (false),
+the tracker's ``max_targets`` (1..64, default 1) and ``lost_track_timeout`` (0 = never); see
+config/transt.yaml and docs/ros.md.
 """
 import os
 

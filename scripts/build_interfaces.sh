@@ -124,10 +124,11 @@ if [ "${#built[@]}" -gt 0 ]; then
   # Smoke test: both halves of transt_ros import together, vision_msgs is there.
   "$py" -c '
 import transt_ros, transt_ros.msg, transt_ros.srv, vision_msgs.msg
-from transt_ros.msg import TrackerStatus
-from transt_ros.srv import SetTarget
+from transt_ros.msg import TrackerStatus, TrackStatus
+from transt_ros.srv import ClearTrack, SetTarget
 from vision_msgs.msg import Detection2D
 assert TrackerStatus.TRACKING == 1 and SetTarget.Request().width == 0.0 and Detection2D().id == ""
+assert TrackerStatus().tracks == [] and TrackStatus().track_id == "" and ClearTrack.Response().success is False
 ' >>"$log" 2>&1 || fail "import check of the built interfaces"
   echo "build_interfaces: built ${built[*]} into .venv/ros_prefix in $(( $(date +%s) - start )) s"
 fi

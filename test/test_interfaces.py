@@ -79,10 +79,20 @@ def test_tracker_status_definition():
         'latency_ms': 'float',
         'track_ms': 'float',
         'fps': 'float',
+        'tracks': 'sequence<transt_ros/TrackStatus>',
     }
     msg = TrackerStatus(state=TrackerStatus.TRACKING, score=0.5, track_id='t1', frame_count=2**40)
-    assert msg.frame_count == 2**40
+    assert msg.frame_count == 2**40 and msg.tracks == []
     assert _json_hash('transt_ros', 'msg', 'TrackerStatus').startswith('RIHS01_')
+
+
+def test_track_status_definition():
+    from transt_ros.msg import TrackStatus
+
+    assert TrackStatus.get_fields_and_field_types() == {
+        'track_id': 'string', 'state': 'uint8', 'score': 'float', 'frame_count': 'uint64', 'lost_s': 'float',
+    }
+    assert _json_hash('transt_ros', 'msg', 'TrackStatus').startswith('RIHS01_')
 
 
 def test_set_target_definition():
@@ -90,12 +100,20 @@ def test_set_target_definition():
 
     assert SetTarget.Request.get_fields_and_field_types() == {
         'x': 'double', 'y': 'double', 'width': 'double', 'height': 'double',
-        'stamp': 'builtin_interfaces/Time',
+        'stamp': 'builtin_interfaces/Time', 'track_id': 'string',
     }
     assert SetTarget.Response.get_fields_and_field_types() == {
         'accepted': 'boolean', 'reason': 'string', 'track_id': 'string',
     }
     assert _json_hash('transt_ros', 'srv', 'SetTarget').startswith('RIHS01_')
+
+
+def test_clear_track_definition():
+    from transt_ros.srv import ClearTrack
+
+    assert ClearTrack.Request.get_fields_and_field_types() == {'track_id': 'string'}
+    assert ClearTrack.Response.get_fields_and_field_types() == {'success': 'boolean', 'reason': 'string'}
+    assert _json_hash('transt_ros', 'srv', 'ClearTrack').startswith('RIHS01_')
 
 
 def test_transt_ros_is_one_package():

@@ -175,3 +175,17 @@ def test_raw_image_pixel_limit():
     assert image_to_rgb('rgb8', 48, 64, 64 * 3, data, max_pixels=64 * 48).shape == (48, 64, 3)
     with pytest.raises(ImageConversionError, match='exceeds max_image_pixels'):
         image_to_rgb('rgb8', 48, 64, 64 * 3, data, max_pixels=64 * 48 - 1)
+
+
+def test_model_handle_passes_cuda_graph_and_tf32_to_its_trackers(tmp_path):
+    from transt_ros.ros.model_handle import ModelHandle
+
+    handle = ModelHandle()
+    model = prepare_model(load_model(write_light_checkpoint(tmp_path / 'light.pth')))
+    handle.load(model, 'cpu', 'fp32', cuda_graph=True, allow_tf32=True)
+    handle.set_active(True)
+    tracker, generation = handle.new_tracker(window_influence=0.3)
+    # cuda_graph is ignored on the CPU (the eager step runs); allow_tf32 is passed on
+    assert tracker._graph_step is None and tracker.allow_tf32 and tracker.params.window_influence == 0.3
+    assert tracker.model is model and generation == handle.generation
+    assert 'CUDA graphs' not in handle.describe() and 'TF32 allowed' in handle.describe()

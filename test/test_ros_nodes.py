@@ -316,6 +316,9 @@ def test_bad_checkpoint_leaves_the_manager_unconfigured(system):
     # device and precision are checked when they are set, with the reason
     (refused,) = system.set_params(system.manager_params, precision='fp64')
     assert not refused.successful and 'precision must be one of' in refused.reason
+    (refused,) = system.set_params(system.manager_params, cuda_graph='yes')
+    assert not refused.successful
+    assert all(r.successful for r in system.set_params(system.manager_params, cuda_graph=False, allow_tf32=False))
     (refused,) = system.set_params(system.manager_params, device='tpu:0')
     assert not refused.successful and 'device' in refused.reason
     if not torch.cuda.is_available():
@@ -368,6 +371,7 @@ def test_set_target_on_the_newest_frame(system):
     status = system.next_message('status', lambda m: m.track_id == reply.track_id)
     assert status.state == TRACKING and status.score == pytest.approx(SCORE, abs=1e-4)
     assert status.latency_ms > 0 and status.track_ms > 0
+    assert [(t.track_id, t.state) for t in status.tracks] == [(reply.track_id, TRACKING)]
 
 
 def test_set_target_with_a_stamp_catches_up(system):
@@ -395,6 +399,34 @@ def test_target_topic(system):
     system.target_pub.publish(target)
     detection = system.next_message('detection', lambda m: center(m) == pytest.approx((160.0, 120.0), abs=0.01))
     assert detection.bbox.size_x == pytest.approx(50.0, abs=0.01)
+
+
+def test_one_target_by_id(system):
+    """max_targets 1 (the default): an existing id re-initialises the target keeping its id; any other
+    id replaces it, like an empty one; ~/clear_track clears it by id."""
+    from transt_ros.srv import ClearTrack, SetTarget
+
+    x, y, width, height = system.last_published()[1]
+    first = system.target(x, y, width, height)
+    assert first.accepted
+    request = SetTarget.Request(x=x + 10.0, y=y, width=width, height=height, track_id=first.track_id)
+    again = system.call(system.set_target, request)
+    assert again.accepted and again.track_id == first.track_id
+    system.next_message('detection', lambda m: m.id == first.track_id and center(m)[0] == pytest.approx(
+        x + 10.0 + width / 2, abs=0.01))
+    request.track_id = 'no-such-track'
+    replaced = system.call(system.set_target, request)
+    assert replaced.accepted and replaced.track_id not in ('', first.track_id)
+    clear_track = system.node.create_client(ClearTrack, '/transt_tracker/clear_track')
+    try:
+        reply = system.call(clear_track, ClearTrack.Request(track_id=first.track_id))
+        assert not reply.success and f"no live track '{first.track_id}'" in reply.reason
+        reply = system.call(clear_track, ClearTrack.Request(track_id=replaced.track_id))
+        assert reply.success and reply.reason == ''
+    finally:
+        system.node.destroy_client(clear_track)
+    status = system.next_message('status', after=time.time() + 0.2)
+    assert status.state == IDLE and status.tracks == []
 
 
 def test_clicks_rqt_and_rviz(system):

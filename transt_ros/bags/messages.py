@@ -14,7 +14,11 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
+from vision_msgs.msg import Detection2D
+
+from ..common import detections
+from ..common.detections import detection_box as detection_box  # re-exported
+from ..common.detections import detection_score as detection_score  # re-exported
 
 COMPRESSED_FORMATS = ('jpeg', 'png')
 DEFAULT_HORIZONTAL_FOV_DEG = 60.0
@@ -78,24 +82,6 @@ def camera_info_message(width: int, height: int, stamp_ns: int, frame_id: str = 
 def detection_message(box_xywh, stamp_ns: int, frame_id: str = 'camera', score: float = 1.0,
                       class_id: str = 'target', detection_id: str = '') -> Detection2D:
     """A vision_msgs/Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis."""
-    x, y, width, height = (float(v) for v in box_xywh)
-    detection = Detection2D(header=header(stamp_ns, frame_id), id=str(detection_id))
-    detection.bbox.center.position.x = x + width / 2.0
-    detection.bbox.center.position.y = y + height / 2.0
-    detection.bbox.size_x, detection.bbox.size_y = width, height
-    hypothesis = ObjectHypothesisWithPose()
-    hypothesis.hypothesis.class_id = class_id
-    hypothesis.hypothesis.score = float(score)
-    detection.results = [hypothesis]
-    return detection
+    return detections.detection_message(header(stamp_ns, frame_id), box_xywh, score, class_id, detection_id)
 
 
-def detection_box(msg: Detection2D) -> tuple[float, float, float, float]:
-    """The top-left ``(x, y, w, h)`` box of a Detection2D."""
-    width, height = msg.bbox.size_x, msg.bbox.size_y
-    return (msg.bbox.center.position.x - width / 2.0, msg.bbox.center.position.y - height / 2.0, width, height)
-
-
-def detection_score(msg: Detection2D) -> float:
-    """The first hypothesis' score, NaN when there is none."""
-    return float(msg.results[0].hypothesis.score) if len(msg.results) else float('nan')

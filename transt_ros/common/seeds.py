@@ -8,3 +8,6 @@ HELD_OUT_DEMO_SEED = 2026
 
 HARD_DEMO_SEED = 2027
 """Scene seed of the held-out ``hard`` demo scenes (every effect of the generated scenes on)."""
+
+MULTI_OBJECT_SEED = 2028
+"""Scene seed of the held-out generated multi-object scenes (``transt-make-bag --objects K``)."""

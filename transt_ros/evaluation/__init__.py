@@ -14,6 +14,8 @@ ROS-free (data sets):
 Tracking bags (need the ROS 2 Python environment for CDR):
 
 * :mod:`.make_bag`: ``transt-make-bag``, sequences -> a tracking bag.
+* :mod:`.multi_object_scenes`: generated scenes with several targets -> a multi-object tracking bag
+  (Detection2DArray ground truth, one id per target; each target is scored as a sequence).
 * :mod:`.tracking_bag`: reading a tracking bag (images, ground truth matched by stamp, sequences).
 * :mod:`.offline_run`: every image through in-process trackers.
 * :mod:`.live_run`: the bag through the real nodes over DDS (the only rclpy module here).

@@ -13,6 +13,11 @@ publishing an image to receiving its detection.
 Each sequence is initialised once, on its first frame with a ground-truth box: the player
 publishes that frame, waits until the node has processed it, calls ``~/set_target`` with the box
 and that frame's stamp, then plays on with the clock re-based, so the handshake costs no frames.
+
+Multi-object bags (``transt-make-bag --objects K``): the node runs with ``max_targets`` = the most
+tracks of one image; every track is started by its own SetTarget (several on one frame), and the
+tracks of finished sequences are cleared with ``~/clear_track`` before new ones start. The node
+publishes one ``~/detection`` per track and frame, matched to the tracks by (stamp, track id).
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ from tqdm import tqdm
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from transt_ros.msg import TrackerStatus
-from transt_ros.srv import SetTarget
+from transt_ros.srv import ClearTrack, SetTarget
 
 from ..bags import create_bag, open_bag
 from ..bags.messages import detection_box, detection_score, ns_from_time, time_from_ns
@@ -52,6 +57,7 @@ from ..common.ros_environment import (
     choose_ros_domain_id,
     passive_openmp_env,
 )
+from ..tracking.track_registry import MAX_TARGETS_LIMIT
 from .metrics import latency_summary
 from .offline_run import empty_run
 from .run_dataset import SequenceRun
@@ -103,6 +109,8 @@ def bringup_parameters(bag: TrackingBag, settings: LiveSettings) -> str:
                'image_transport': 'compressed' if compressed else 'raw'}
     if bag.camera_info_topic:
         tracker['camera_info_topic'] = bag.camera_info_topic
+    if bag.multi_object:
+        tracker['max_targets'] = max(1, min(MAX_TARGETS_LIMIT, bag.max_tracks_per_image))
     return json.dumps({MANAGER_NODE.strip('/'): {'ros__parameters': manager},
                        TRACKER_NODE.strip('/'): {'ros__parameters': tracker}}, indent=2)
 
@@ -158,6 +166,7 @@ class _Player:
                                                        bag.camera_info_topic, reliable)
         self.change_state = self.node.create_client(ChangeState, f'{MANAGER_NODE}/change_state')
         self.set_target = self.node.create_client(SetTarget, f'{TRACKER_NODE}/set_target')
+        self.clear_track = self.node.create_client(ClearTrack, f'{TRACKER_NODE}/clear_track')
         self.lock = threading.Lock()
         self.detections: list[tuple[int, str, tuple, float, float]] = []
         self.processed: set[int] = set()
@@ -258,11 +267,21 @@ def _activate(player: _Player, bringup: _Bringup, timeout_s: float) -> None:
             raise RuntimeError(f'nobody subscribes to {player.bag.image_topic}; bringup log:\n{bringup.log_tail()}')
         time.sleep(0.05)
     player.subscribe_outputs(max(5.0, deadline - time.monotonic()))
+    clients = [player.set_target] + ([player.clear_track] if player.bag.multi_object else [])
+    for client in clients:  # discovered before the playback, not during it
+        while not client.wait_for_service(timeout_sec=0.5):
+            bringup.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'service {client.srv_name} never appeared; bringup log:\n{bringup.log_tail()}')
 
 
 def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: bool) -> dict:
     """Publish the bag; returns publish times, per-sequence track ids and the SetTarget answers."""
-    init_stamps = {int(s.stamps_ns[s.init_frame]): (i, s) for i, s in enumerate(bag.sequences) if s.init_frame >= 0}
+    init_stamps: dict[int, list] = {}
+    for sequence in bag.sequences:
+        if sequence.init_frame >= 0:
+            init_stamps.setdefault(int(sequence.stamps_ns[sequence.init_frame]), []).append(sequence)
+    live_tracks: dict[str, tuple[str, int]] = {}  # multi-object: sequence -> (track id, its last stamp)
     published: dict[int, float] = {}
     track_ids: dict[str, str] = {}
     set_target: dict[str, dict] = {}
@@ -285,20 +304,23 @@ def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: b
             bar.update(1)
             if stamp not in init_stamps:
                 continue
-            _, sequence = init_stamps[stamp]
             processed = player.wait_processed(stamp, settings.handshake_timeout_s / 2)
             if not processed:  # lost on the way (best effort): once more
                 player.image_pub.publish(raw.data)
                 processed = player.wait_processed(stamp, settings.handshake_timeout_s / 2)
-            x, y, width, height = (float(v) for v in sequence.ground_truth[sequence.init_frame])
-            request = SetTarget.Request(x=x, y=y, width=width, height=height, stamp=time_from_ns(stamp))
-            response = player.call(player.set_target, request, settings.handshake_timeout_s)
-            set_target[sequence.name] = {'accepted': bool(response.accepted), 'reason': response.reason,
-                                         'track_id': response.track_id, 'frame_seen_by_node': bool(processed)}
-            if response.accepted:
-                track_ids[sequence.name] = response.track_id
-            else:
-                LOGGER.warning('SetTarget for %s rejected: %s', sequence.name, response.reason)
+            if bag.multi_object:
+                _clear_finished_tracks(player, live_tracks, stamp, settings.handshake_timeout_s)
+            for sequence in init_stamps[stamp]:
+                x, y, width, height = (float(v) for v in sequence.ground_truth[sequence.init_frame])
+                request = SetTarget.Request(x=x, y=y, width=width, height=height, stamp=time_from_ns(stamp))
+                response = player.call(player.set_target, request, settings.handshake_timeout_s)
+                set_target[sequence.name] = {'accepted': bool(response.accepted), 'reason': response.reason,
+                                             'track_id': response.track_id, 'frame_seen_by_node': bool(processed)}
+                if response.accepted:
+                    track_ids[sequence.name] = response.track_id
+                    live_tracks[sequence.name] = (response.track_id, int(sequence.stamps_ns[-1]))
+                else:
+                    LOGGER.warning('SetTarget for %s rejected: %s', sequence.name, response.reason)
             wall_start, clock_start = time.monotonic(), raw.log_time_ns
     bar.close()
     last = max(published, key=published.get) if published else None
@@ -306,6 +328,17 @@ def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: b
         player.wait_processed(last, 30.0)
         time.sleep(0.2)
     return {'published': published, 'track_ids': track_ids, 'set_target': set_target}
+
+
+def _clear_finished_tracks(player: _Player, live_tracks: dict[str, tuple[str, int]], stamp: int,
+                           timeout_s: float) -> None:
+    """Clear the node's tracks whose sequence ended before ``stamp`` (room for the next ones)."""
+    for name, (track_id, last_stamp) in list(live_tracks.items()):
+        if last_stamp < stamp:
+            response = player.call(player.clear_track, ClearTrack.Request(track_id=track_id), timeout_s)
+            if not response.success:
+                LOGGER.warning('clear_track %s (%s): %s', track_id, name, response.reason)
+            del live_tracks[name]
 
 
 def _summary_ms(values_ms) -> dict:

@@ -17,6 +17,8 @@ the sequence is named after the folder, or after its parent when the folder is `
 (:class:`transt_ros.training.synthetic.SyntheticVideos`, preset ``default`` or ``hard``; the
 training set uses :data:`~transt_ros.common.seeds.TRAINING_SCENE_SEED`, evaluation bags the
 held-out seed of their preset).
+``--synthetic N --objects K`` writes N scenes with K targets each (:mod:`.multi_object_scenes`:
+``/ground_truth`` is then a Detection2DArray, one Detection2D per target with its track name in ``id``).
 ``--compression message|file`` compresses the bag as ``ros2 bag record --compression-mode ...
 --compression-format zstd`` does.
 """
@@ -32,23 +34,25 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bags import BagError, create_bag
-from ..bags.messages import camera_info_message, compressed_image_message, detection_message, image_message
-from ..bags.rosbag2 import offered_qos_profiles
+from ..bags import BagError
+from ..bags.messages import detection_message
 from ..common.box_files import read_box_file
 from ..common.images import read_image_rgb
-from ..common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED, TRAINING_SCENE_SEED
+from ..common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED, MULTI_OBJECT_SEED, TRAINING_SCENE_SEED
 from ..training.synthetic import SyntheticVideos
 from .datasets import read_dataset
+from .multi_object_scenes import generate_scenes, write_multi_object_bag
+from .scene_bag import (  # noqa: F401 (the bag layout, re-exported for users of make_bag)
+    CAMERA_INFO_TOPIC,
+    DEFAULT_START_NS,
+    FRAME_ID,
+    GROUND_TRUTH_TOPIC,
+    IMAGE_TOPIC,
+    SEQUENCES_KEY,
+    write_scene_bag,
+)
 
 LOGGER = logging.getLogger(__name__)
-IMAGE_TOPIC = '/camera/image_raw'
-CAMERA_INFO_TOPIC = '/camera/camera_info'
-GROUND_TRUTH_TOPIC = '/ground_truth'
-FRAME_ID = 'camera'
-SEQUENCES_KEY = 'transt_ros.sequences'
-DEFAULT_START_NS = 1_800_000_000 * 1_000_000_000
-"""Stamp of the first frame: fixed, so a bag's content depends only on its sources."""
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 FRAME_FOLDER_NAMES = ('img', 'imgs', 'image', 'images', 'frames', 'color')
 """Folder names that hold a sequence's frames rather than name it (OTB, LaSOT: ``<seq>/img``)."""
@@ -141,39 +145,14 @@ def write_sequences_bag(path: Path, sources: Sequence[SequenceSource], fps: floa
     ``compression_mode``: rosbag2 zstd compression, ``'none'``, ``'message'`` or ``'file'``.
     ``custom_data``: extra string entries of the bag's ``custom_data``.
     """
-    if fps <= 0:
-        raise ValueError(f'fps must be positive, got {fps}')
-    options = {'compression': compression} if compression != 'none' else {}
-    options['compression_mode'] = compression_mode
-    custom = {SEQUENCES_KEY: json.dumps([source.name for source in sources]), 'transt_ros.fps': f'{fps:g}',
-              **(custom_data or {})}
-    period_ns = round(1e9 / fps)
-    writer = create_bag(path, storage, overwrite=overwrite, custom_data=custom, **options)
-    image_topic = IMAGE_TOPIC + '/compressed' if compressed else IMAGE_TOPIC
-    with writer:
-        writer.add_topic(image_topic, 'sensor_msgs/msg/CompressedImage' if compressed else 'sensor_msgs/msg/Image',
-                         offered_qos_profiles('reliable', 10))
-        writer.add_topic(CAMERA_INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', offered_qos_profiles('reliable', 10))
-        writer.add_topic(GROUND_TRUTH_TOPIC, 'vision_msgs/msg/Detection2D', offered_qos_profiles('reliable', 10))
-        stamp = int(start_ns)
-        for source in sources:
-            for index in range(len(source)):
-                rgb = source.frame(index)
-                if compressed:
-                    image = compressed_image_message(rgb, stamp, FRAME_ID, compressed)
-                else:
-                    image = image_message(rgb, stamp, FRAME_ID)
-                writer.write_message(CAMERA_INFO_TOPIC, camera_info_message(rgb.shape[1], rgb.shape[0], stamp,
-                                                                            FRAME_ID), stamp)
-                writer.write_message(image_topic, image, stamp)
-                box = source.boxes[index] if _valid_box(source.boxes[index]) else np.zeros(4)
-                writer.write_message(GROUND_TRUTH_TOPIC, detection_message(box, stamp, FRAME_ID,
-                                                                           detection_id=source.name), stamp)
-                stamp += period_ns
-            if progress:
-                print(f'  {source.name}: {len(source)} frames', file=sys.stderr)
-            stamp += round(gap_s * 1e9)
-    return writer.directory
+    def ground_truth(source, index, stamp):
+        box = source.boxes[index] if _valid_box(source.boxes[index]) else np.zeros(4)
+        return detection_message(box, stamp, FRAME_ID, detection_id=source.name)
+
+    custom = {SEQUENCES_KEY: json.dumps([source.name for source in sources]), **(custom_data or {})}
+    return write_scene_bag(path, sources, 'vision_msgs/msg/Detection2D', ground_truth, custom, fps=fps,
+                           compressed=compressed, storage=storage, start_ns=start_ns, gap_s=gap_s, overwrite=overwrite,
+                           compression=compression, progress=progress, compression_mode=compression_mode)
 
 
 def _parse_args(argv):
@@ -196,6 +175,9 @@ def _parse_args(argv):
     parser.add_argument('--preset', choices=SCENE_PRESETS, default='default',
                         help='--synthetic: scene preset (default: default; hard: blur, rotation, zoom, occlusion, '
                              'out of view, look-alikes, illumination, shake, perspective, deformation, low texture)')
+    parser.add_argument('--objects', type=int, default=1,
+                        help='--synthetic: targets per scene (default 1); above 1: multi-object scenes, ground truth '
+                             'a Detection2DArray with one id per target (transt_ros.evaluation.multi_object_scenes)')
     parser.add_argument('--seed', type=int,
                         help=f'scene seed (default {HELD_OUT_DEMO_SEED}, with --preset hard {HARD_DEMO_SEED}; '
                              f'{TRAINING_SCENE_SEED} is the training set)')
@@ -212,6 +194,8 @@ def _parse_args(argv):
     chosen = [bool(args.images), bool(args.dataset), args.synthetic is not None]
     if sum(chosen) != 1:
         parser.error('give exactly one source: --images/--boxes, --dataset or --synthetic')
+    if args.objects != 1 and (args.synthetic is None or not 1 <= args.objects <= 64):
+        parser.error('--objects needs --synthetic and a value in 1..64')
     if args.images and not args.boxes:
         parser.error('--images needs --boxes')
     if args.fps <= 0:
@@ -231,14 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             options = {'split': args.split} if args.split else {}
             names = args.sequences.split(',') if args.sequences else None
             sources = dataset_sources(args.dataset[0], Path(args.dataset[1]), names, **options)
+        elif args.objects > 1:
+            sources = generate_scenes(args.synthetic, args.frames, args.objects, args.width, args.height,
+                                      MULTI_OBJECT_SEED if args.seed is None else args.seed)
         else:
             sources = synthetic_sources(args.synthetic, args.frames, args.width, args.height, args.seed, args.preset)
         if not sources:
             print('transt-make-bag: no sequence to write', file=sys.stderr)
             return 1
-        directory = write_sequences_bag(args.output, sources, args.fps, args.compressed, args.storage,
-                                        overwrite=args.overwrite, compression=args.chunk_compression, progress=True,
-                                        compression_mode=args.compression)
+        write = write_multi_object_bag if args.objects > 1 else write_sequences_bag
+        directory = write(args.output, sources, args.fps, args.compressed, args.storage, overwrite=args.overwrite,
+                          compression=args.chunk_compression, progress=True, compression_mode=args.compression)
     except (BagError, ValueError, OSError) as error:
         print(f'transt-make-bag: {error}', file=sys.stderr)
         return 1

@@ -2,9 +2,13 @@
 the OpenCV references), one pass for all of them: frame-accurate, no frame is ever skipped;
 latency = ``initialize()`` / ``track()`` time. Runs of (tracker, sequence) pairs already on disk
 (``finished``) are not redone.
+
+Multi-object bags (:attr:`TrackingBag.frame_tracks`): every track gets its own tracker (a fresh one
+of each kind, TransT ones sharing the loaded model), stepped on every image the track belongs to.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +17,9 @@ from tqdm import tqdm
 
 from ..checkpoint import load_model
 from ..tracking import Tracker
+from ..tracking.tracker import PRECISIONS
+from ..tracking.warmup import warm_up as warm_up_tracker
+from .reference_trackers import OpenCVTracker
 from .run_dataset import SequenceRun, one_pass_step
 from .tracking_bag import BagSequence, TrackingBag
 
@@ -35,6 +42,8 @@ def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = 
     """
     devices = devices or {}
     finished = finished or {}
+    if bag.multi_object:
+        return _run_offline_tracks(bag, trackers, progress, devices, finished, on_sequence_done)
     runs = {name: {s.name: finished.get(name, {}).get(s.name) or empty_run(s, devices.get(name))
                    for s in bag.sequences} for name in trackers}
     todo = {name: {s.name for s in bag.sequences if s.name not in finished.get(name, {})} for name in trackers}
@@ -67,14 +76,55 @@ def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = 
     return runs
 
 
+def fresh_tracker(tracker):
+    """A new tracker of the same kind and settings as ``tracker`` (TransT: sharing its prepared model)."""
+    if isinstance(tracker, Tracker):
+        precision = next(name for name, dtype in PRECISIONS.items() if dtype == tracker.dtype)
+        return Tracker(tracker.model, device=tracker.device, precision=precision, path=tracker.path, prepared=True,
+                       device_crop=tracker.device_crop, **dataclasses.asdict(tracker.params))
+    if isinstance(tracker, OpenCVTracker):
+        return OpenCVTracker(tracker.name)
+    raise TypeError(f'cannot make another tracker like {type(tracker).__name__} for a multi-object bag')
+
+
+def _run_offline_tracks(bag: TrackingBag, trackers: dict[str, object], progress: bool, devices: dict[str, str],
+                        finished: dict[str, dict[str, SequenceRun]],
+                        on_sequence_done: Callable[[str, SequenceRun], None] | None
+                        ) -> dict[str, dict[str, SequenceRun]]:
+    """``run_offline`` for a multi-object bag: one tracker per (kind, track), each image decoded once."""
+    runs = {name: {s.name: finished.get(name, {}).get(s.name) or empty_run(s, devices.get(name))
+                   for s in bag.sequences} for name in trackers}
+    todo = {name: {s.name for s in bag.sequences if s.name not in finished.get(name, {})} for name in trackers}
+    instances: dict[tuple[str, str], object] = {}
+    images = tqdm(bag.images(), total=bag.n_frames, unit='frame', disable=not progress,
+                  desc=f"offline, {len(bag.sequences)} tracks ({', '.join(trackers)})")
+    for image_index, rgb in images:
+        for sequence_index, frame_index in bag.tracks_of(image_index):
+            sequence = bag.sequences[sequence_index]
+            init_frame = sequence.init_frame
+            if init_frame < 0 or frame_index < init_frame:
+                continue
+            for name, tracker in trackers.items():
+                if sequence.name not in todo[name]:
+                    continue
+                key = (name, sequence.name)
+                if frame_index == init_frame:
+                    instances[key] = fresh_tracker(tracker)
+                run = runs[name][sequence.name]
+                init_box = sequence.ground_truth[init_frame] if frame_index == init_frame else None
+                run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
+                    instances[key], rgb, init_box)
+                if frame_index == len(sequence) - 1:
+                    instances.pop(key, None)
+                    if on_sequence_done is not None:
+                        on_sequence_done(name, run)
+    return runs
+
+
 def transt_tracker(checkpoint: Path, device: str = 'cpu', precision: str = 'fp32', warm_up: bool = True) -> Tracker:
     """An in-process TransT tracker from a checkpoint, warmed up (one dummy initialise + track, as
     the model manager node does) so that the first timed frames do not pay for allocations."""
     tracker = Tracker(load_model(checkpoint, device=device), device=device, precision=precision)
     if warm_up:
-        side = tracker.search_size * 2
-        frame = np.full((side, side, 3), 127, np.uint8)
-        tracker.initialize(frame, (side / 4, side / 4, side / 2, side / 2))
-        tracker.track(frame)
-        tracker.reset()
+        warm_up_tracker(tracker)
     return tracker

@@ -10,6 +10,11 @@ Ground-truth messages are matched to images by header stamp within a tolerance (
 the median image period), so ground truth stamped by another clock than the camera's (a few ms
 off) still matches; how many images got ground truth is reported, and a bag where none matches
 is an error, not a silent score of 0.
+
+A ground-truth topic of type vision_msgs/Detection2DArray (``transt-make-bag --objects K``) holds
+several targets per image: every ``id`` is then a track, scored as a sequence of its own, made of the
+images whose ground truth lists it (:attr:`TrackingBag.frame_tracks` says which tracks each image
+belongs to).
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from ..ros.image_conversion import compressed_to_rgb, image_to_rgb
 LOGGER = logging.getLogger(__name__)
 GROUND_TRUTH_TOPIC = '/ground_truth'
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+ARRAY_TYPE = 'vision_msgs/msg/Detection2DArray'
 GROUND_TRUTH_FILES = ('groundtruth.txt', 'groundtruth_rect.txt')
 """Box files looked for beside a bag without a ground-truth topic."""
 DEFAULT_FRAME_PERIOD_S = 1 / 30
@@ -92,10 +98,33 @@ class TrackingBag:
     frames_with_ground_truth: int = 0
     """Images that got a ground-truth message (or a file row)."""
     stamp_tolerance_ns: int = 0
+    frame_tracks: list[list[tuple[int, int]]] | None = None
+    """Multi-object bags: for every image, the ``(sequence index, frame index)`` of each track it
+    belongs to (possibly none); ``locations`` then holds the first of them, ``(-1, -1)`` for none."""
 
     @property
     def n_frames(self) -> int:
         return len(self.locations)
+
+    @property
+    def multi_object(self) -> bool:
+        return self.frame_tracks is not None
+
+    @property
+    def max_tracks_per_image(self) -> int:
+        return max((len(tracks) for tracks in self.frame_tracks), default=0) if self.multi_object else 1
+
+    def images(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(image index, RGB uint8 frame)`` for every image, in bag order."""
+        with open_bag(self.path) as reader:
+            for index, (_, msg) in enumerate(reader.decoded([self.image_topic])):
+                yield index, image_to_rgb_array(msg)
+
+    def tracks_of(self, image_index: int) -> list[tuple[int, int]]:
+        """``(sequence index, frame index)`` of every track image ``image_index`` belongs to."""
+        if self.frame_tracks is not None:
+            return self.frame_tracks[image_index]
+        return [self.locations[image_index]]
 
     def frames(self) -> Iterator[tuple[int, int, np.ndarray]]:
         """``(sequence index, frame index, RGB uint8 frame)`` for every image, in bag order."""
@@ -194,8 +223,10 @@ def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_t
                                  f'{sorted(reader.topics)}) and no {" / ".join(GROUND_TRUTH_FILES)} beside it; '
                                  'choose the topic with --ground-truth-topic or give a box file with --ground-truth')
             LOGGER.info('%s: ground truth from %s', path, ground_truth_file)
+        arrays = ground_truth_file is None and reader.topics[ground_truth_topic].type == ARRAY_TYPE
         truth = [] if ground_truth_file is not None else [
-            (ns_from_time(msg.header.stamp), detection_box(msg), msg.id)
+            (ns_from_time(msg.header.stamp), [(detection_box(d), d.id) for d in msg.detections] if arrays
+             else detection_box(msg), '' if arrays else msg.id)
             for _, msg in reader.decoded([ground_truth_topic])]
     if not images:
         raise ValueError(f'{path}: no message on {image_topic}')
@@ -227,6 +258,9 @@ def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_t
             LOGGER.warning('%s: %d of %d images have ground truth on %s (stamps within %.3f ms); the others '
                            'count as frames without a target', path, matched, len(images), ground_truth_topic,
                            tolerance_ns / 1e6)
+    if ground_truth_file is None and arrays:
+        return _multi_object_bag(path, image_topic, image_type, info_topics, ground_truth_topic, images, per_image,
+                                 matched, int(tolerance_ns))
     names_taken: set[str] = set()
     sequences: list[dict] = []
     locations = []
@@ -248,3 +282,37 @@ def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_t
                        [BagSequence(s['name'], np.array(s['stamps'], dtype=np.int64),
                                     np.array(s['boxes'], dtype=float).reshape(-1, 4)) for s in sequences],
                        locations, period_s, source, matched, int(tolerance_ns))
+
+
+def _present(box) -> bool:
+    return box is not None and bool(np.all(np.isfinite(box))) and box[2] > 0 and box[3] > 0
+
+
+def _multi_object_bag(path: Path, image_topic: str, image_type: str, info_topics: list[str], ground_truth_topic: str,
+                      images: list[tuple[int, int]], per_image: list, matched: int, tolerance_ns: int) -> TrackingBag:
+    """A bag whose ground truth is a Detection2DArray per image: one sequence per detection ``id``,
+    made of the images whose array lists that id (an empty box: the target is absent there)."""
+    by_name: dict[str, dict] = {}
+    frame_tracks: list[list[tuple[int, int]]] = []
+    for (stamp, log_time), (detections, _) in zip(images, per_image):
+        tracks = []
+        for box, name in detections or ():
+            name = name or 'target'
+            if name not in by_name:
+                by_name[name] = {'stamps': [], 'boxes': [], 'log_times': [], 'index': len(by_name)}
+            sequence = by_name[name]
+            tracks.append((sequence['index'], len(sequence['stamps'])))
+            sequence['stamps'].append(stamp)
+            sequence['log_times'].append(log_time)
+            sequence['boxes'].append(box if _present(box) else (np.nan,) * 4)
+        frame_tracks.append(tracks)
+    if not by_name:
+        raise ValueError(f'{path}: the Detection2DArray ground truth on {ground_truth_topic} lists no detection')
+    log_times = np.array([log_time for _, log_time in images], dtype=np.int64)
+    period_ns = _median_period_ns(log_times)
+    sequences = [BagSequence(name, np.array(s['stamps'], dtype=np.int64), np.array(s['boxes'], dtype=float))
+                 for name, s in by_name.items()]
+    locations = [tracks[0] if tracks else (-1, -1) for tracks in frame_tracks]
+    return TrackingBag(path, image_topic, image_type, info_topics[0] if info_topics else None, ground_truth_topic,
+                       sequences, locations, period_ns / 1e9 if period_ns else DEFAULT_FRAME_PERIOD_S,
+                       ground_truth_topic, matched, tolerance_ns, frame_tracks)

@@ -22,6 +22,7 @@ import signal
 import sys
 
 import rclpy
+from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
@@ -68,6 +69,21 @@ def _wait_for_running_callbacks(executor: MultiThreadedExecutor) -> None:
         pool.shutdown(wait=True)
 
 
+def spin_once_tolerating_replaced_entities(executor) -> None:
+    """``executor.spin_once``, surviving an entity destroyed while the executor gathered its wait set.
+
+    The tracker node replaces its image subscription (with its QoS event handlers) from a callback
+    when the camera's QoS changes (``image_qos_reliability: auto``). rclpy's executor may be adding
+    the old subscription's event handler to its wait set in this thread at that moment and then
+    raises ``InvalidHandle`` ("cannot use Destroyable because destruction was requested"). Nothing is
+    lost: the next call gathers the entities anew, without the destroyed one.
+    """
+    try:
+        executor.spin_once(timeout_sec=STOP_CHECK_S)
+    except InvalidHandle:
+        pass
+
+
 def main(args: list[str] | None = None) -> int:
     stop = StopRequest()
     for signum in STOP_SIGNALS:
@@ -89,7 +105,7 @@ def main(args: list[str] | None = None) -> int:
             for node in nodes:
                 executor.add_node(node)
             while not stop and rclpy.ok():
-                executor.spin_once(timeout_sec=STOP_CHECK_S)
+                spin_once_tolerating_replaced_entities(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

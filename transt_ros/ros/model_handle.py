@@ -2,7 +2,8 @@
 
 The manager node's lifecycle drives the handle: configure -> :meth:`ModelHandle.load`,
 activate/deactivate -> :meth:`ModelHandle.set_active`, cleanup/shutdown -> :meth:`ModelHandle.release`.
-The tracker node asks it for a fresh :class:`~transt_ros.tracking.Tracker` per target and is
+The tracker node asks it for a :class:`~transt_ros.tracking.Tracker` (the batched engine of its tracks;
+``cuda_graph`` and ``allow_tf32`` as the manager was configured) and is
 told (listeners) when the model goes away, so it can drop its references before the memory is freed.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ class ModelHandle:
         self._model: torch.nn.Module | None = None
         self._device = 'cpu'
         self._precision = 'fp32'
+        self._cuda_graph = False
+        self._allow_tf32 = False
         self._active = False
         self._finalized = False
         self._generation = 0
@@ -45,16 +48,22 @@ class ModelHandle:
         if self._model is None:
             return 'no model loaded (transt_model_manager not configured)'
         state = 'active' if self._active else 'inactive (transt_model_manager not active)'
-        return f'model on {self._device}/{self._precision}, {state}'
+        options = ''.join([', CUDA graphs' if self._cuda_graph else '', ', TF32 allowed' if self._allow_tf32 else ''])
+        return f'model on {self._device}/{self._precision}{options}, {state}'
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """``callback()`` runs (in the manager's thread) after the model was replaced or released."""
         self._listeners.append(callback)
 
-    def load(self, model: torch.nn.Module, device: str, precision: str) -> None:
-        """``model`` must come from ``prepare_model(..., device, precision)``: trackers share it."""
+    def load(self, model: torch.nn.Module, device: str, precision: str, cuda_graph: bool = False,
+             allow_tf32: bool = False) -> None:
+        """``model`` must come from ``prepare_model(..., device, precision)``: trackers share it.
+        ``cuda_graph``: trackers run their step as CUDA graphs (only where ``device`` is CUDA: ignored on
+        the CPU); ``allow_tf32``: TF32 inside the trackers' CUDA calls."""
         with self._lock:
             self._model, self._device, self._precision = model, device, precision
+            self._cuda_graph = bool(cuda_graph) and torch.device(device).type == 'cuda'
+            self._allow_tf32 = bool(allow_tf32)
             self._active = False
             self._generation += 1
         self._notify()
@@ -84,7 +93,9 @@ class ModelHandle:
             if model is None or not self._active:
                 raise ModelUnavailable(f'model not active: {self.describe()}')
             device, precision = self._device, self._precision
-        return Tracker(model, device=device, precision=precision, prepared=True, **postprocess_params), generation
+            cuda_graph, allow_tf32 = self._cuda_graph, self._allow_tf32
+        return Tracker(model, device=device, precision=precision, prepared=True, cuda_graph=cuda_graph,
+                       allow_tf32=allow_tf32, **postprocess_params), generation
 
     def _notify(self) -> None:
         for callback in list(self._listeners):

@@ -1,7 +1,7 @@
 """``transt_model_manager``: the lifecycle node that owns the TransT model.
 
-- configure: read ``checkpoint`` / ``device`` / ``precision``, load the model and warm it up
-  (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node
+- configure: read ``checkpoint`` / ``device`` / ``precision`` / ``cuda_graph`` / ``allow_tf32``, load the
+  model and warm it up (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node
   stays unconfigured) with an error log naming the cause when the checkpoint is missing, corrupt,
   incompatible or out of the architecture's bounds, the device is not available, or the warm-up
   output is not finite (NaN weights);
@@ -57,6 +57,8 @@ def parameter_problem(name: str, value) -> str | None:
     """Why ``value`` cannot be set for the manager's parameter ``name`` (None: fine)."""
     if name == 'precision' and value not in PRECISIONS:
         return f"precision must be one of {', '.join(PRECISIONS)}, got '{value}'"
+    if name in ('cuda_graph', 'allow_tf32') and not isinstance(value, bool):
+        return f'{name} must be a bool (true or false), got {value!r}'
     if name == 'device':
         try:
             check_device(value)
@@ -115,10 +117,13 @@ class ModelManagerNode(LifecycleNode):
         except Exception:
             del model
             raise
-        self.model_handle.load(model, device, precision)
+        cuda_graph = bool(self.get_parameter('cuda_graph').value) and torch_device.type == 'cuda'
+        allow_tf32 = bool(self.get_parameter('allow_tf32').value)
+        self.model_handle.load(model, device, precision, cuda_graph=cuda_graph, allow_tf32=allow_tf32)
         self.get_logger().info(
             f"loaded '{checkpoint}' ({model.config.backbone}, d_model {model.config.d_model}) on "
-            f'{device}/{precision} in {load_ms:.0f} ms; warm-up track {track_ms:.1f} ms')
+            f'{device}/{precision} in {load_ms:.0f} ms; warm-up track {track_ms:.1f} ms; '
+            f"CUDA graphs {'on' if cuda_graph else 'off'}, TF32 {'allowed' if allow_tf32 else 'off'}")
 
     def _free(self) -> None:
         self.model_handle.release()

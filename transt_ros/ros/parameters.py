@@ -12,6 +12,8 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from ..tracking.track_registry import MAX_TARGETS_LIMIT
+
 RELIABILITIES = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
 AUTO_RELIABILITY = 'auto'
 IMAGE_RELIABILITIES = (AUTO_RELIABILITY, *RELIABILITIES)
@@ -78,6 +80,10 @@ MODEL_MANAGER_PARAMETERS = (
                   'Configure fails if the device is not available.'),
     ParameterSpec('precision', 'fp32', 'Inference precision, read on configure; fp16/bf16 need CUDA.',
                   choices=PRECISIONS),
+    ParameterSpec('cuda_graph', True, 'Read on configure. On a CUDA device the tracker runs its whole step '
+                  '(crop, network, decode) as CUDA graphs, shared by all targets; ignored on the CPU.'),
+    ParameterSpec('allow_tf32', False, 'Read on configure. Let CUDA matmuls/convolutions use TF32 inside the '
+                  "tracker's calls (faster in fp32, less exact; see the README's precision table)."),
     ParameterSpec('autostart', True, 'Configure and activate on start-up (from a timer, once spinning; '
                   'does not wait for /clock).', read_only=True),
 )
@@ -111,6 +117,11 @@ TRACKER_PARAMETERS = (
                   'reported (log and /diagnostics) [s].', value_range=(0.5, 600.0)),
     ParameterSpec('catch_up_timeout', 2.0, 'Longest time a SetTarget with a stamp spends tracking the '
                   'buffered frames after it; the reply says when it was cut short [s].', value_range=(0.0, 60.0)),
+    ParameterSpec('max_targets', 1, 'Most tracks at once, tracked with one batched forward per frame. 1: a new '
+                  'target replaces the current one; above 1: a new target starts another track (refused once '
+                  'max_targets tracks exist).', read_only=True, value_range=(1, MAX_TARGETS_LIMIT)),
+    ParameterSpec('lost_track_timeout', 0.0, 'Drop a track once it has been LOST for this long [s]; 0: never.',
+                  value_range=(0.0, 86400.0)),
     ParameterSpec('label', 'target', 'class_id of the published detections.', max_length=MAX_LABEL_LENGTH),
     ParameterSpec('lost_threshold', 0.3, 'Score below which a frame counts as low.', value_range=(0.0, 1.0),
                   constraints='<= recover_threshold.'),

@@ -1,4 +1,5 @@
-"""ROS-free pieces of the tracker node: lost-target hysteresis, clicks -> boxes, point projection.
+"""ROS-free pieces of the tracker node: clicks -> boxes, point projection (the states and the lost-target
+hysteresis live in :mod:`transt_ros.tracking.track_registry`).
 
 Boxes are (x, y, w, h) in pixels, top-left corner; points are pixel (u, v), x right, y down.
 """
@@ -7,24 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# The values of transt_ros/msg/TrackerStatus's state constants.
-IDLE, TRACKING, LOST, INACTIVE = 0, 1, 2, 3
-STATE_NAMES = {IDLE: 'IDLE', TRACKING: 'TRACKING', LOST: 'LOST', INACTIVE: 'INACTIVE'}
+from ..tracking.track_registry import IDLE, INACTIVE, LOST, STATE_NAMES, TRACKING, next_state
 
-
-def next_state(state: int, score: float, low_count: int, lost_threshold: float, recover_threshold: float,
-               lost_frames: int) -> tuple[int, int]:
-    """One frame of the lost-target hysteresis -> (state, consecutive low frames).
-
-    TRACKING -> LOST after ``lost_frames`` consecutive scores below ``lost_threshold``;
-    LOST -> TRACKING on the first score at or above ``recover_threshold``.
-    """
-    low_count = low_count + 1 if score < lost_threshold else 0
-    if state == TRACKING and low_count >= lost_frames:
-        return LOST, low_count
-    if state == LOST and score >= recover_threshold:
-        return TRACKING, low_count
-    return state, low_count
+__all__ = ['IDLE', 'INACTIVE', 'LOST', 'STATE_NAMES', 'TRACKING', 'ClickBoxer', 'centred_box', 'corner_box',
+           'inside_image', 'next_state', 'project_point']
 
 
 def centred_box(u: float, v: float, side: float) -> tuple[float, float, float, float]:

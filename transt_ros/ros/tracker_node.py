@@ -1,4 +1,4 @@
-"""``transt_tracker``: images in, the tracked target's box out.
+"""``transt_tracker``: images in, the tracked targets' boxes out.
 
 Only the newest frame is ever tracked: the image callback puts each frame into a one-frame slot
 (replacing an unprocessed one, counted as skipped) and into a ring buffer of recent frames, then
@@ -6,17 +6,23 @@ wakes the processing callback (own mutually exclusive callback group), which tak
 newest. Services, clicks and parameters run in other callback groups and stay answerable while
 a frame is tracked.
 
-Publishes ``~/detection`` (vision_msgs/Detection2D, header = the image header), ``~/detections``
-(Detection2DArray, empty while no target is set), ``~/status`` (transt_ros/TrackerStatus),
+Up to ``max_targets`` tracks (default 1: a new target replaces the current one), all tracked with
+one batched forward per frame (:class:`~transt_ros.tracking.track_registry.TrackRegistry`), the frame
+converted once. Publishes ``~/detection`` (vision_msgs/Detection2D, header = the image header; one
+message per live track and frame), ``~/detections`` (Detection2DArray: one Detection2D per live track,
+empty while no target is set), ``~/status`` (transt_ros/TrackerStatus, with every track),
 ``/diagnostics`` and ``~/overlay`` (rgb8, drawn only while someone subscribes).
-Targets come from ``~/set_target``, ``~/target``, rqt_image_view and RViz clicks; ``~/clear_target``
-forgets the target. The model comes from the shared :class:`ModelHandle` (transt_model_manager).
+Targets come from ``~/set_target``, ``~/target``, ``~/targets``, rqt_image_view and RViz clicks;
+``~/clear_track`` forgets one track, ``~/clear_target`` all of them. The model comes from the shared
+:class:`ModelHandle` (transt_model_manager).
 
 Target requests apply in the order they arrive: each takes a ticket on arrival, and a request that
 finishes after a later one was applied (a slow stamped SetTarget overtaken by a clear_target or a
-newer target) is answered as not applied. Frames the node can see going missing (DDS reports lost
-samples, a publisher with incompatible QoS, a publisher present and no frame for ``input_timeout``)
-are reported in the log (throttled) and in /diagnostics.
+newer target; above one target: a later change of the same track, or a clear_target) is answered as
+not applied. A new track's template and catch-up run outside the frame step, one model call at a
+time (a fair lock), so the other tracks wait at most one step. Frames the node can see going missing
+(DDS reports lost samples, a publisher with incompatible QoS, a publisher present and no frame for
+``input_timeout``) are reported in the log (throttled) and in /diagnostics.
 """
 from __future__ import annotations
 
@@ -25,7 +31,6 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
@@ -41,13 +46,14 @@ from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 from transt_ros.msg import TrackerStatus
-from transt_ros.srv import SetTarget
+from transt_ros.srv import ClearTrack, SetTarget
 
 from ..common.ros_environment import TRACKER_NODE_NAME
 from ..tracking import Tracker, TrackerInputError
-from ..tracking.box_limits import BoxLimitError, finite_result, is_clamped, limit_box
+from ..tracking.box_limits import BoxLimitError, is_clamped, limit_box
+from ..tracking.track_registry import MAX_TARGETS_LIMIT, FifoLock, Hysteresis, Track, TrackRegistry, track_one
 from ..tracking.tracker import check_box
-from .detection_messages import detection_message
+from .detection_messages import detection_box, detection_message
 from .image_conversion import (
     ImageConversionError,
     check_pixels,
@@ -65,27 +71,17 @@ from .parameters import (
     service_qos,
     sibling_topic,
 )
-from .targeting import (
-    IDLE,
-    INACTIVE,
-    LOST,
-    STATE_NAMES,
-    TRACKING,
-    ClickBoxer,
-    inside_image,
-    next_state,
-    project_point,
-)
+from .targeting import INACTIVE, LOST, STATE_NAMES, TRACKING, ClickBoxer, inside_image, project_point
+from .tracker_outputs import draw_overlay, overall_state, track_diagnostics, track_statuses
 
 NODE_NAME = TRACKER_NODE_NAME
 DYNAMIC_PARAMETERS = ('label', 'lost_threshold', 'recover_threshold', 'lost_frames', 'window_influence',
                       'click_box_size', 'double_click_timeout', 'max_image_pixels', 'input_timeout',
-                      'catch_up_timeout')
+                      'catch_up_timeout', 'lost_track_timeout')
 WARN_PERIOD_S = 5.0
 LARGE_FRAMES_HINT = ('best-effort frames larger than the publisher\'s shared-memory segment (Fast DDS: 512 KiB) '
                      'are mostly lost: publish reliable, or give the camera a larger segment '
                      '(config/fastdds_large_frames.xml), see docs/ros.md "Camera QoS"')
-STATE_COLOURS = {TRACKING: (0, 220, 0), LOST: (255, 150, 0)}  # RGB
 
 
 class _SilentLogger:
@@ -108,19 +104,6 @@ class Frame:
     seq: int
     stamp_ns: int
     received_ns: int
-
-
-@dataclass
-class Track:
-    tracker: Tracker
-    generation: int
-    track_id: str
-    last_seq: int
-    box: tuple[float, float, float, float]
-    score: float
-    frame_count: int
-    state: int = TRACKING
-    low_count: int = 0
 
 
 def publisher_reliability(publishers) -> str:
@@ -157,7 +140,7 @@ class TrackerNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._frames_lock = threading.Lock()   # slot, buffer, counters of the image callback
-        self._track_lock = threading.Lock()    # the current track, the applied request
+        self._track_lock = threading.Lock()    # the tracks, the applied requests
         self._stats_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._newest: Frame | None = None
@@ -167,10 +150,17 @@ class TrackerNode(Node):
                         'qos_incompatible': 0, 'overlays': 0, 'non_finite': 0}
         self._period_ms: dict[str, list[float]] = defaultdict(list)
         self._processed_times: deque[float] = deque(maxlen=30)
-        self._track: Track | None = None
-        self._track_counter = 0
+        self._max_targets = values['max_targets']
+        self._registry = TrackRegistry(self._max_targets)
+        self._engine: Tracker | None = None   # the batched engine of all tracks (one per model and window)
+        self._engine_key: tuple | None = None
+        self._engine_lock = threading.Lock()  # making the engine
+        self._model_turn = FifoLock()          # one model call at a time: frame steps and catch-ups interleave
         self._request_counter = 0            # tickets, in order of arrival
-        self._applied_request = (0, '')      # (ticket, source) of the last request that changed the target
+        self._applied_request = (0, '')      # (ticket, source) of the last request that changed any track
+        self._cleared_all = (0, '')          # ... of the last clear_target
+        self._track_applied: dict[str, tuple[int, str]] = {}  # ... of the last change of each track
+        self._click_track = ''               # the track the pending single click started (max_targets > 1)
         self._requests_in_progress: set[int] = set()
         self._clicks = ClickBoxer()
         self._camera_frame = ''
@@ -209,9 +199,12 @@ class TrackerNode(Node):
         self.create_subscription(PointStamped, values['clicked_point_topic'], self._on_clicked_point, 10,
                                  callback_group=target_group)
         self.create_subscription(Detection2D, '~/target', self._on_target, 10, callback_group=target_group)
+        self.create_subscription(Detection2DArray, '~/targets', self._on_targets, 10, callback_group=target_group)
         self.create_service(SetTarget, '~/set_target', self._on_set_target, qos_profile=service_qos(),
                             callback_group=command_group)
         self.create_service(Trigger, '~/clear_target', self._on_clear_target, qos_profile=service_qos(),
+                            callback_group=command_group)
+        self.create_service(ClearTrack, '~/clear_track', self._on_clear_track, qos_profile=service_qos(),
                             callback_group=command_group)
 
         self._detection_pub = self.create_publisher(Detection2D, '~/detection', 10)
@@ -227,7 +220,8 @@ class TrackerNode(Node):
         handle.add_listener(self._on_model_changed)
         self.get_logger().info(
             f"tracking images from '{self._image_topic_name}' ({values['image_transport']}, "
-            f"{self._image_reliability_setting}, depth {values['image_qos_depth']}); {handle.describe()}")
+            f"{self._image_reliability_setting}, depth {values['image_qos_depth']}); max_targets "
+            f'{self._max_targets}; {handle.describe()}')
 
     @property
     def _image_topic_name(self) -> str:
@@ -366,27 +360,29 @@ class TrackerNode(Node):
             return float('nan')
         return (now_ns - (frame.stamp_ns or frame.received_ns)) / 1e6
 
-    def _track_frame(self, track: Track, rgb: np.ndarray) -> bool:
-        """One tracker step on ``track``; False (and the previous box kept) when the answer is not finite."""
-        state = track.tracker.state
-        previous = (state.center.copy(), state.size.copy())
-        result = track.tracker.track(rgb)
-        if not finite_result(result.box, result.score):
-            state.center, state.size = previous  # search around the last good box next time
-            track.score = 0.0
-            return False
-        track.box, track.score = tuple(result.box), float(result.score)
-        return True
+    def _engine_for_tracks(self) -> tuple[Tracker, int]:
+        """The batched engine on the active model and the generation it belongs to; made again when
+        the model or ``window_influence`` changes (the device step bakes the window into constants)."""
+        influence = self._settings['window_influence']
+        with self._engine_lock:
+            if self._engine is None or self._engine_key != (self.model_handle.generation, influence):
+                self._engine, generation = self.model_handle.new_tracker(window_influence=influence)
+                self._engine_key = (generation, influence)
+            return self._engine, self._engine_key[0]
+
+    def _hysteresis(self) -> Hysteresis:
+        settings = self._settings
+        return Hysteresis(settings['lost_threshold'], settings['recover_threshold'], settings['lost_frames'])
 
     def _process(self, frame: Frame) -> None:
         start_ns = self.get_clock().now().nanoseconds
         start = time.perf_counter()
         header = frame.msg.header
         if not self.model_handle.active:
-            self._last_status = self._status(header, INACTIVE)
+            self._last_status = self._status(header, INACTIVE, [])
             return
         try:
-            rgb = self._to_rgb(frame.msg)
+            rgb = self._to_rgb(frame.msg)  # once, for every track
         except ImageConversionError as error:
             with self._frames_lock:
                 self._counts['dropped'] += 1
@@ -394,35 +390,36 @@ class TrackerNode(Node):
                                         throttle_duration_sec=WARN_PERIOD_S)
             return
         converted = time.perf_counter()
-        finite = True
         with self._track_lock:
-            track = self._track
-            if track is not None and frame.seq <= track.last_seq:
+            registry = self._registry
+            if len(registry) and all(frame.seq <= track.last_seq for track in registry.tracks()):
                 return  # already tracked while catching up after a SetTarget with a stamp
-            if track is not None:
-                settings = self._settings
-                track.tracker.params.window_influence = settings['window_influence']
-                finite = self._track_frame(track, rgb)
-                track.last_seq = frame.seq
-                track.frame_count += 1
-                if finite:
-                    track.state, track.low_count = next_state(
-                        track.state, track.score, track.low_count, settings['lost_threshold'],
-                        settings['recover_threshold'], settings['lost_frames'])
-                else:  # a non-finite answer is a failure: LOST at once, nothing published
-                    track.state, track.low_count = LOST, track.low_count + 1
+            now = time.monotonic()
+            steps = []
+            if len(registry):
+                engine, _ = self._engine_for_tracks()
+                with self._model_turn:
+                    steps = registry.step(engine, rgb, frame.seq, now, self._hysteresis())
+            dropped = registry.drop_lost(now, self._settings['lost_track_timeout'])
             tracked = time.perf_counter()
-            self._publish_results(header, rgb, track if finite else None, track)
+            tracks = registry.tracks()
+            live = set(map(id, tracks))
+            self._publish_results(header, rgb, [step.track for step in steps if step.finite and id(step.track) in live],
+                                  tracks)
             published = time.perf_counter()
             latency_ms = self._latency_ms(frame)
             track_ms = (tracked - converted) * 1000.0
             self._processed_times.append(published)
-            status = self._status(header, track.state if track else IDLE, track, latency_ms, track_ms)
-        if not finite:
+            status = self._status(header, overall_state(tracks), tracks, latency_ms, track_ms)
+        failed = [step.track.track_id for step in steps if not step.finite]
+        if failed:
             with self._frames_lock:
-                self._counts['non_finite'] += 1
-            self._live_logger().warning(f'track {track.track_id}: the model answered a non-finite score or box: LOST '
-                                        '(no detection published)', throttle_duration_sec=WARN_PERIOD_S)
+                self._counts['non_finite'] += len(failed)
+            self._live_logger().warning(f"track {', '.join(failed)}: the model answered a non-finite score or box: "
+                                        'LOST (no detection published)', throttle_duration_sec=WARN_PERIOD_S)
+        for track in dropped:
+            self._live_logger().info(f'track {track.track_id} dropped: LOST for {track.lost_for(now):.1f} s '
+                                     f"(lost_track_timeout {self._settings['lost_track_timeout']:g} s)")
         self._status_pub.publish(status)
         with self._stats_lock:
             self._last_status, self._status_since_tick = status, True
@@ -436,40 +433,31 @@ class TrackerNode(Node):
             timings['track'].append(track_ms)
             timings['publish'].append((published - tracked) * 1000.0)
 
-    def _publish_results(self, header: Header, rgb: np.ndarray, detected: Track | None, track: Track | None) -> None:
-        """``detected``: the track when this frame gave a usable box (else None); ``track``: for the overlay."""
-        detections = Detection2DArray(header=header)
-        if detected is not None:
-            detection = detection_message(header, detected.box, detected.score, self._settings['label'],
-                                          detected.track_id)
-            detections.detections = [detection]
+    def _publish_results(self, header: Header, rgb: np.ndarray, detected: list[Track], tracks: list[Track]) -> None:
+        """``detected``: the tracks whose box on this frame is usable (each gets a Detection2D on
+        ``~/detection`` and in ``~/detections``); ``tracks``: every live track, for the overlay."""
+        label = self._settings['label']
+        detections = [detection_message(header, track.box, track.score, label, track.track_id) for track in detected]
+        for detection in detections:
             self._detection_pub.publish(detection)
-        self._detections_pub.publish(detections)
+        self._detections_pub.publish(Detection2DArray(header=header, detections=detections))
         if self._overlay_pub.get_subscription_count() > 0:
-            self._overlay_pub.publish(self._overlay(header, rgb, track))
+            canvas = draw_overlay(rgb, tracks, label, several=self._max_targets > 1)
+            self._overlay_pub.publish(Image(header=header, **rgb_to_image_fields(canvas)))
             with self._frames_lock:
                 self._counts['overlays'] += 1
 
-    def _overlay(self, header: Header, rgb: np.ndarray, track: Track | None) -> Image:
-        canvas = np.array(rgb, dtype=np.uint8, order='C')
-        if track is None:
-            text, colour = 'IDLE: click or call ~/set_target', (255, 255, 255)
-        else:
-            x, y, width, height = (int(round(value)) for value in track.box)
-            colour = STATE_COLOURS.get(track.state, (255, 255, 255))
-            cv2.rectangle(canvas, (x, y), (x + width, y + height), colour, 2)
-            text = f"{self._settings['label']} #{track.track_id} {track.score:.2f} {STATE_NAMES[track.state]}"
-        cv2.putText(canvas, text, (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-        return Image(header=header, **rgb_to_image_fields(canvas))
-
-    def _status(self, header: Header, state: int, track: Track | None = None, latency_ms: float = 0.0,
+    def _status(self, header: Header, state: int, tracks: list[Track], latency_ms: float = 0.0,
                 track_ms: float = 0.0) -> TrackerStatus:
+        """``state``, the most recently set track's score / id / frame count, and every track."""
         times = self._processed_times
         fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        return TrackerStatus(header=header, state=state, score=float(track.score) if track else 0.0,
-                             track_id=track.track_id if track else '',
-                             frame_count=track.frame_count if track else 0, latency_ms=float(latency_ms),
-                             track_ms=float(track_ms), fps=float(fps))
+        latest = self._registry.latest() if tracks else None
+        return TrackerStatus(header=header, state=state, score=float(latest.score) if latest else 0.0,
+                             track_id=latest.track_id if latest else '',
+                             frame_count=latest.frame_count if latest else 0, latency_ms=float(latency_ms),
+                             track_ms=float(track_ms), fps=float(fps),
+                             tracks=track_statuses(tracks, time.monotonic()))
 
     # ---------------------------------------------------------------- targets
 
@@ -484,17 +472,45 @@ class TrackerNode(Node):
         with self._request_lock:
             self._requests_in_progress.discard(ticket)
 
-    def _check_not_overtaken(self, ticket: int) -> None:
-        applied_ticket, applied_source = self._applied_request
+    def _check_not_overtaken(self, ticket: int, track_id: str = '') -> None:
+        """Raise TargetRejected when a later request was applied first: with one target any later
+        change; above one a clear_target, or a later change of ``track_id`` (a new track: only a clear_target)."""
+        applied = [self._cleared_all]
+        if self._max_targets == 1:
+            applied.append(self._applied_request)
+        elif track_id:
+            applied.append(self._track_applied.get(track_id, (0, '')))
+        applied_ticket, applied_source = max(applied)
         if applied_ticket > ticket:
             raise TargetRejected(f'not applied: overtaken by a later request ({applied_source}), which was applied '
                                  'first; requests apply in the order they arrive')
 
-    def _start_track(self, box, stamp: int, ticket: int, source: str,
+    def _full_reason(self) -> str:
+        return (f'{len(self._registry)} tracks exist (max_targets {self._max_targets}): clear one with '
+                '~/clear_track, or re-initialise one by its track_id')
+
+    def _track_to_set(self, track_id: str) -> str:
+        """The live track a request re-initialises ('' : a new track); raises TargetRejected when the
+        request cannot be applied (unknown id or no room, above one target)."""
+        with self._track_lock:
+            if track_id and track_id in self._registry:
+                return track_id
+            if self._max_targets == 1:
+                return ''  # one target: a new target (also of an unknown id) replaces the current one
+            if track_id:
+                live = ', '.join(track.track_id for track in self._registry.tracks()) or 'none'
+                raise TargetRejected(f"no live track '{track_id}' (live tracks: {live}); an empty track_id starts "
+                                     'a new track')
+            if self._registry.full:
+                raise TargetRejected(self._full_reason())
+            return ''
+
+    def _start_track(self, box, stamp: int, ticket: int, source: str, track_id: str = '',
                      click: tuple[float, float] | None = None) -> tuple[Track, str]:
-        """Initialise a new tracker on the frame with ``stamp`` (0: the newest), catch up through the
-        buffered frames after it (at most ``catch_up_timeout``), then make it the current track unless
-        a later request was applied meanwhile. -> (track, note for the reply). Raises TargetRejected."""
+        """Initialise a target on the frame with ``stamp`` (0: the newest), catch up through the
+        buffered frames after it (at most ``catch_up_timeout``), then make it a track (new, replacing
+        the current one with one target, or re-initialising ``track_id``) unless a later request was
+        applied meanwhile. -> (track, note for the reply). Raises TargetRejected."""
         if not self.model_handle.active:
             raise TargetRejected(f'model not active: {self.model_handle.describe()}')
         with self._frames_lock:
@@ -517,51 +533,66 @@ class TrackerNode(Node):
         height, width = rgb.shape[:2]
         if click is not None and not inside_image(*click, width, height):
             raise TargetRejected(f'click ({click[0]:.1f}, {click[1]:.1f}) is outside the {width}x{height} image')
+        reinitialised = self._track_to_set(track_id)
         try:
             checked = check_box(box, height, width)
             limited = limit_box(checked, height, width)
-            tracker, generation = self.model_handle.new_tracker(window_influence=self._settings['window_influence'])
+            engine, generation = self._engine_for_tracks()
         except (TrackerInputError, BoxLimitError, ModelUnavailable) as error:
             raise TargetRejected(str(error)) from None
         notes = []
         if is_clamped(checked, limited):
             x, y, w, h = limited
             notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
-        tracker.initialize(rgb, limited)
+        with self._model_turn:
+            target = engine.new_target(rgb, limited)
         box, score, finite = limited, 1.0, True
         later = [frame for frame in frames if frame.seq > start.seq]
         last_seq, caught_up = start.seq, 0
         deadline = time.monotonic() + self._settings['catch_up_timeout']
         for frame in later:
-            self._check_not_overtaken(ticket)
+            self._check_not_overtaken(ticket, reinitialised)
             if time.monotonic() > deadline:
                 notes.append(f'caught up {caught_up} of {len(later)} buffered frames: cut short after '
                              f"{self._settings['catch_up_timeout']:.1f} s (catch_up_timeout)")
                 break
             try:
-                result = tracker.track(self._to_rgb(frame.msg))
+                frame_rgb = self._to_rgb(frame.msg)
             except ImageConversionError:
                 continue
+            with self._model_turn:  # one step at a time: the frame step of the other tracks goes on between
+                result_box, result_score, finite = track_one(engine, target, frame_rgb)
             last_seq, caught_up = frame.seq, caught_up + 1
-            finite = finite_result(result.box, result.score)
             if finite:
-                box, score = tuple(result.box), float(result.score)
+                box, score = result_box, result_score
         with self._track_lock:
-            self._check_not_overtaken(ticket)
+            self._check_not_overtaken(ticket, reinitialised)
             if generation != self.model_handle.generation:
                 raise TargetRejected('the model was reloaded while the target was being set; try again')
-            self._track_counter += 1
-            self._track = Track(tracker, generation, str(self._track_counter), last_seq, tuple(box), score,
-                                frame_count=caught_up, state=TRACKING if finite else LOST)
-            self._applied_request = (ticket, f'{source}, track {self._track_counter}')
-            return self._track, '; '.join(notes)
+            registry = self._registry
+            if reinitialised and reinitialised not in registry:
+                raise TargetRejected(f'track {reinitialised} no longer exists (cleared, or dropped after '
+                                     'lost_track_timeout): not re-initialised')
+            if not reinitialised and self._max_targets == 1:
+                registry.clear()
+            elif not reinitialised and registry.full:
+                raise TargetRejected(self._full_reason())
+            new_id = reinitialised or registry.new_id()
+            track = Track(new_id, target, generation, last_seq, tuple(box), score, frame_count=caught_up)
+            track.set_state(TRACKING if finite else LOST, time.monotonic())
+            registry.put(track)
+            applied = (ticket, f'{source}, track {new_id}')
+            if len(self._track_applied) > 4 * MAX_TARGETS_LIMIT:  # keep the live tracks' entries only
+                self._track_applied = {key: value for key, value in self._track_applied.items() if key in registry}
+            self._applied_request = self._track_applied[new_id] = applied
+            return track, '; '.join(notes)
 
-    def _set_target(self, box, stamp: int, source: str, click=None) -> tuple[bool, str, str]:
+    def _set_target(self, box, stamp: int, source: str, track_id: str = '', click=None) -> tuple[bool, str, str]:
         """-> (accepted, reason, track id); a rejection changes nothing. The reason of an accepted
         request notes a clamped box or a cut-short catch-up (else it is empty)."""
         ticket = self._take_ticket()
         try:
-            track, note = self._start_track(box, stamp, ticket, source, click)
+            track, note = self._start_track(box, stamp, ticket, source, track_id, click)
         except TargetRejected as error:
             self._live_logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
             return False, str(error), ''
@@ -574,20 +605,23 @@ class TrackerNode(Node):
         self._live_logger().info(
             f'track {track.track_id} from {source}: box ({x:.1f}, {y:.1f}, {width:.1f}, {height:.1f}) on frame '
             f"{format_stamp(stamp) if stamp else 'newest'}, caught up {track.frame_count} buffered frames"
-            f"{'; ' + note if note else ''}")
+            f"{' (re-initialised)' if track_id == track.track_id else ''}{'; ' + note if note else ''}")
         return True, note, track.track_id
 
     def _on_set_target(self, request: SetTarget.Request, response: SetTarget.Response) -> SetTarget.Response:
         box = (request.x, request.y, request.width, request.height)
         response.accepted, response.reason, response.track_id = self._set_target(
-            box, stamp_ns(request.stamp), '~/set_target')
+            box, stamp_ns(request.stamp), '~/set_target', request.track_id)
         return response
 
     def _on_target(self, msg: Detection2D) -> None:
-        width, height = msg.bbox.size_x, msg.bbox.size_y
-        center = msg.bbox.center.position
-        self._set_target((center.x - width / 2, center.y - height / 2, width, height), stamp_ns(msg.header.stamp),
-                         '~/target')
+        self._set_target(detection_box(msg), stamp_ns(msg.header.stamp), '~/target', msg.id)
+
+    def _on_targets(self, msg: Detection2DArray) -> None:
+        """Each detection as a ``~/target`` (its own stamp, else the array's)."""
+        for detection in msg.detections:
+            stamp = stamp_ns(detection.header.stamp) or stamp_ns(msg.header.stamp)
+            self._set_target(detection_box(detection), stamp, '~/targets', detection.id)
 
     def _on_mouse_click(self, msg: Point) -> None:
         self._click(msg.x, msg.y, 'image click')
@@ -608,39 +642,67 @@ class TrackerNode(Node):
         self._click(*pixel, 'RViz click')
 
     def _click(self, u: float, v: float, source: str) -> None:
+        """A single click sets a square box; a second click within ``double_click_timeout`` the box by
+        the corners. Above one target a single click starts a new track and the corner box
+        re-initialises that track."""
         box, kind = self._clicks.click(u, v, time.monotonic(), self._settings['click_box_size'],
                                        self._settings['double_click_timeout'])
-        self._set_target(box, 0, f'{source} ({kind})', click=(u, v))
+        several = self._max_targets > 1
+        track_id = self._click_track if several and kind == 'corners' and self._click_track in self._registry else ''
+        accepted, _, new_id = self._set_target(box, 0, f'{source} ({kind})', track_id, click=(u, v))
+        if several:
+            self._click_track = new_id if accepted and kind == 'single' else ''
 
     def _on_clear_target(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         ticket = self._take_ticket()
         with self._track_lock:
-            track, self._track = self._track, None
-            self._applied_request = (ticket, '~/clear_target')
+            cleared = self._registry.clear()
+            self._applied_request = self._cleared_all = (ticket, '~/clear_target')
+            self._track_applied.clear()
         with self._request_lock:
             self._requests_in_progress.discard(ticket)
             cancelled = sum(1 for other in self._requests_in_progress if other < ticket)
         self._clicks.reset()
         response.success = True
-        response.message = f'track {track.track_id} cleared' if track else 'no target was set'
+        ids = [track.track_id for track in cleared]
+        response.message = (f"track{'s' if len(ids) > 1 else ''} {', '.join(ids)} cleared" if ids
+                            else 'no target was set')
         if cancelled:
             response.message += f'; {cancelled} earlier target request(s) still in progress will not be applied'
         self._live_logger().info(response.message)
         return response
 
+    def _on_clear_track(self, request: ClearTrack.Request, response: ClearTrack.Response) -> ClearTrack.Response:
+        ticket = self._take_ticket()
+        with self._track_lock:
+            track = self._registry.remove(request.track_id)
+            if track is not None:
+                self._applied_request = self._track_applied[track.track_id] = (
+                    ticket, f'~/clear_track {track.track_id}')
+            live = ', '.join(other.track_id for other in self._registry.tracks()) or 'none'
+        self._done(ticket)
+        response.success = track is not None
+        response.reason = '' if track else f"no live track '{request.track_id}' (live tracks: {live})"
+        if track is not None:
+            self._live_logger().info(f'track {track.track_id} cleared (~/clear_track); live tracks: {live}')
+        return response
+
     def _on_model_changed(self) -> None:
         with self._track_lock:
-            track, self._track = self._track, None
-        if track is not None:
-            self._live_logger().info(f'model replaced or released: track {track.track_id} cleared')
+            cleared = self._registry.clear()
+        with self._engine_lock:
+            self._engine = None
+        if cleared:
+            ids = ', '.join(track.track_id for track in cleared)
+            self._live_logger().info(f"model replaced or released: track{'s' if len(cleared) > 1 else ''} {ids} "
+                                     'cleared')
 
     # ---------------------------------------------------------------- periodic
 
     def current_state(self) -> int:
         if not self.model_handle.active:
             return INACTIVE
-        track = self._track
-        return track.state if track else IDLE
+        return overall_state(self._registry.tracks())
 
     def _waiting_for_clock(self) -> bool:
         """use_sim_time is on and no /clock message has arrived yet (the node's time is zero)."""
@@ -656,9 +718,9 @@ class TrackerNode(Node):
         with self._frames_lock:
             counts = dict(self._counts)
         state = self.current_state()
+        tracks = self._registry.tracks()
         if not since_tick or status.state != state:
-            track = self._track
-            status = self._status(status.header, state, track)
+            status = self._status(status.header, state, tracks if state != INACTIVE else [])
             self._status_pub.publish(status)
         now = time.monotonic()
         (last_time, last_counts), self._last_tick = self._last_tick, (now, dict(counts))
@@ -672,10 +734,10 @@ class TrackerNode(Node):
             self._live_logger().warning('use_sim_time is true and no /clock received yet: latencies are unknown '
                                         '(NaN in ~/status) until /clock is published; tracking goes on')
         self._diagnostics_pub.publish(self._diagnostics(state, status, counts, last_counts, elapsed, timings,
-                                                        input_problem, waiting_for_clock))
+                                                        input_problem, waiting_for_clock, tracks))
 
     def _diagnostics(self, state, status, counts, last_counts, elapsed, timings, input_problem=None,
-                     waiting_for_clock=False) -> DiagnosticArray:
+                     waiting_for_clock=False, tracks=()) -> DiagnosticArray:
         input_rate = (counts['received'] - last_counts['received']) / elapsed
         output_rate = (counts['processed'] - last_counts['processed']) / elapsed
         lost = counts['lost'] - last_counts['lost']
@@ -690,10 +752,16 @@ class TrackerNode(Node):
             level, message = DiagnosticStatus.WARN, 'use_sim_time is true and no /clock received: latency unknown'
         elif input_rate == 0.0:
             level, message = DiagnosticStatus.WARN, f"no images on '{self._image_topic_name}'"
+        elif state == LOST and len(tracks) > 1:
+            level, message = DiagnosticStatus.WARN, f'all {len(tracks)} tracks lost'
         elif state == LOST:
             level, message = DiagnosticStatus.WARN, f'target lost (score {status.score:.2f})'
         elif lost > 0:
             level, message = DiagnosticStatus.WARN, f'{lost} frames lost in transport in the last {elapsed:.1f} s'
+        elif state == TRACKING and len(tracks) > 1:
+            lost_ids = [track.track_id for track in tracks if track.state == LOST]
+            message = f'tracking {len(tracks) - len(lost_ids)} of {len(tracks)} tracks' + (
+                f" (lost: #{', #'.join(lost_ids)})" if lost_ids else '')
         elif state == TRACKING:
             message = f'tracking #{status.track_id} (score {status.score:.2f})'
         values = {
@@ -705,7 +773,9 @@ class TrackerNode(Node):
             'image_publishers': self.count_publishers(self._image_topic_name),
             'image_qos_reliability': self._image_reliability, 'non_finite_results': counts['non_finite'],
             'overlays_published': counts['overlays'], 'model': self.model_handle.describe(),
+            'max_targets': self._max_targets, 'tracks': len(tracks),
         }
+        values.update(track_diagnostics(list(tracks), time.monotonic()))
         for name in ('latency', 'receive', 'wait', 'convert', 'track', 'publish'):
             samples = timings.get(name)
             values[f'{name}_ms'] = f'{float(np.mean(samples)):.2f}' if samples else 'n/a'

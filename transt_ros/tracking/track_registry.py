@@ -1,0 +1,227 @@
+"""Several targets in one tracker: track ids, per-track state, LOST hysteresis, drop-after-lost, one batched step.
+
+ROS-free (the tracker node keeps one :class:`TrackRegistry`). Every live track holds its own
+:class:`~transt_ros.tracking.tracker.TargetState`; :meth:`TrackRegistry.step` runs **one** batched
+forward for all tracks of a frame through a :class:`~transt_ros.tracking.Tracker` (the engine, as
+``MultiTracker`` does) with the templates stacked once per change of the set of tracks, not per
+frame. Adding or removing a track only edits the registry (no forward); the next frame restacks.
+
+Boxes are ``(x, y, w, h)`` in pixels, top-left corner. Times are ``time.monotonic()`` seconds.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model import TemplateFeatures
+from .box_limits import finite_result
+from .tracker import TargetState, Tracker, stack_templates
+
+# The values of transt_ros/msg/TrackerStatus's state constants.
+IDLE, TRACKING, LOST, INACTIVE = 0, 1, 2, 3
+STATE_NAMES = {IDLE: 'IDLE', TRACKING: 'TRACKING', LOST: 'LOST', INACTIVE: 'INACTIVE'}
+MAX_TARGETS_LIMIT = 64
+
+
+def next_state(state: int, score: float, low_count: int, lost_threshold: float, recover_threshold: float,
+               lost_frames: int) -> tuple[int, int]:
+    """One frame of the lost-target hysteresis -> (state, consecutive low frames).
+
+    TRACKING -> LOST after ``lost_frames`` consecutive scores below ``lost_threshold``;
+    LOST -> TRACKING on the first score at or above ``recover_threshold``.
+    """
+    low_count = low_count + 1 if score < lost_threshold else 0
+    if state == TRACKING and low_count >= lost_frames:
+        return LOST, low_count
+    if state == LOST and score >= recover_threshold:
+        return TRACKING, low_count
+    return state, low_count
+
+
+@dataclass(frozen=True)
+class Hysteresis:
+    """When a track becomes LOST and TRACKING again (see :func:`next_state`)."""
+
+    lost_threshold: float = 0.3
+    recover_threshold: float = 0.5
+    lost_frames: int = 5
+
+
+@dataclass
+class Track:
+    """One live track. ``last_seq``: the frame (node sequence number) it was last tracked on;
+    ``lost_since``: when it became LOST (None while TRACKING)."""
+
+    track_id: str
+    target: TargetState
+    generation: int
+    last_seq: int
+    box: tuple[float, float, float, float]
+    score: float
+    frame_count: int = 0
+    state: int = TRACKING
+    low_count: int = 0
+    lost_since: float | None = None
+
+    def lost_for(self, now: float) -> float:
+        return 0.0 if self.lost_since is None else max(0.0, now - self.lost_since)
+
+    def set_state(self, state: int, now: float) -> None:
+        if state == LOST and self.lost_since is None:
+            self.lost_since = now
+        elif state != LOST:
+            self.lost_since = None
+        self.state = state
+
+
+@dataclass
+class StepResult:
+    """What one frame did to one track: ``finite`` False when the model answered NaN/Inf (the
+    track is then LOST at once and searched around its last good box)."""
+
+    track: Track
+    finite: bool
+
+
+def track_one(engine: Tracker, target: TargetState, frame: np.ndarray) -> tuple[tuple, float, bool]:
+    """One step of a single target (a catch-up frame) -> (box, score, finite); a non-finite
+    answer keeps the previous centre and size."""
+    previous = (target.center.copy(), target.size.copy())
+    result = engine.track_states([target], [frame], target.template)[0]
+    if not finite_result(result.box, result.score):
+        target.center, target.size = previous
+        return result.box, 0.0, False
+    return tuple(result.box), float(result.score), True
+
+
+class TrackRegistry:
+    """The live tracks in the order they were started; ids are a counter ('1', '2', ...), never reused.
+
+    Not thread-safe: the owner serialises calls (the node holds its track lock around them).
+    """
+
+    def __init__(self, max_targets: int = 1):
+        if not 1 <= max_targets <= MAX_TARGETS_LIMIT:
+            raise ValueError(f'max_targets must be in 1..{MAX_TARGETS_LIMIT}, got {max_targets}')
+        self.max_targets = max_targets
+        self._tracks: dict[str, Track] = {}
+        self._counter = 0
+        self._stacked: tuple[tuple[int, ...], TemplateFeatures] | None = None
+        self.stack_count = 0
+        """How many times templates were stacked (once per change of the set of tracks)."""
+        self.latest_id = ''
+        """The most recently set (started or re-initialised) track."""
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def __contains__(self, track_id: str) -> bool:
+        return track_id in self._tracks
+
+    @property
+    def full(self) -> bool:
+        return len(self._tracks) >= self.max_targets
+
+    def tracks(self) -> list[Track]:
+        return list(self._tracks.values())
+
+    def get(self, track_id: str) -> Track | None:
+        return self._tracks.get(track_id)
+
+    def latest(self) -> Track | None:
+        """The most recently set live track (else the newest one), None when there is none."""
+        track = self._tracks.get(self.latest_id)
+        if track is None and self._tracks:
+            track = next(reversed(self._tracks.values()))
+        return track
+
+    def new_id(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def put(self, track: Track) -> None:
+        """Add ``track``, or replace the live track with its id (a re-initialisation keeps the id and
+        the track's place in the order)."""
+        if track.track_id not in self._tracks and self.full:
+            raise ValueError(f'{len(self._tracks)} tracks exist (max_targets {self.max_targets})')
+        self._tracks[track.track_id] = track
+        self.latest_id = track.track_id
+
+    def remove(self, track_id: str) -> Track | None:
+        return self._tracks.pop(track_id, None)
+
+    def clear(self) -> list[Track]:
+        removed, self._tracks = list(self._tracks.values()), {}
+        return removed
+
+    def stacked_templates(self, tracks: list[Track]) -> TemplateFeatures:
+        """The templates of ``tracks`` stacked along the batch; cached until the set changes."""
+        key = tuple(id(track.target.template) for track in tracks)
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, stack_templates([track.target.template for track in tracks]))
+            self.stack_count += 1
+        return self._stacked[1]
+
+    def step(self, engine: Tracker, frame: np.ndarray, seq: int, now: float, hysteresis: Hysteresis
+             ) -> list[StepResult]:
+        """Track every live track not yet tracked on frame ``seq`` (a track that caught up past it
+        skips it) with one batched forward on ``frame``; update scores, boxes and states."""
+        tracks = [track for track in self._tracks.values() if seq > track.last_seq]
+        if not tracks:
+            return []
+        previous = [(track.target.center.copy(), track.target.size.copy()) for track in tracks]
+        results = engine.track_states([track.target for track in tracks], [frame] * len(tracks),
+                                      self.stacked_templates(tracks))
+        steps = []
+        for track, result, (center, size) in zip(tracks, results, previous):
+            track.last_seq = seq
+            track.frame_count += 1
+            finite = finite_result(result.box, result.score)
+            if finite:
+                track.box, track.score = tuple(result.box), float(result.score)
+                state, track.low_count = next_state(track.state, track.score, track.low_count,
+                                                    hysteresis.lost_threshold, hysteresis.recover_threshold,
+                                                    hysteresis.lost_frames)
+            else:  # a non-finite answer is a failure: LOST at once, search around the last good box
+                track.target.center, track.target.size = center, size
+                track.score, state, track.low_count = 0.0, LOST, track.low_count + 1
+            track.set_state(state, now)
+            steps.append(StepResult(track, finite))
+        return steps
+
+    def drop_lost(self, now: float, timeout_s: float) -> list[Track]:
+        """Remove and return the tracks LOST for at least ``timeout_s`` (0: never)."""
+        if timeout_s <= 0:
+            return []
+        expired = [track for track in self._tracks.values() if track.state == LOST
+                   and track.lost_for(now) >= timeout_s]
+        for track in expired:
+            del self._tracks[track.track_id]
+        return expired
+
+
+@dataclass
+class FifoLock:
+    """A lock granted in the order it was asked for (``threading.Lock`` is not fair: a thread
+    that releases and re-acquires in a loop, like a catch-up, could starve the frame step)."""
+
+    _condition: threading.Condition = field(default_factory=threading.Condition)
+    _queue: deque = field(default_factory=deque)
+    _held: bool = False
+
+    def __enter__(self) -> FifoLock:
+        me = object()
+        with self._condition:
+            self._queue.append(me)
+            self._condition.wait_for(lambda: not self._held and self._queue[0] is me)
+            self._queue.popleft()
+            self._held = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._condition:
+            self._held = False
+            self._condition.notify_all()
