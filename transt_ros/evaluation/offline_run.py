@@ -30,6 +30,21 @@ def empty_run(sequence: BagSequence, device: str | None = None) -> SequenceRun:
                        sequence.init_frame, device)
 
 
+def _trackers_to_step(sequence: BagSequence, frame_index: int, trackers: dict[str, object],
+                      todo: dict[str, set[str]]) -> list[str]:
+    """The trackers that still run ``sequence`` and have a frame to track at ``frame_index``."""
+    if sequence.init_frame < 0 or frame_index < sequence.init_frame:
+        return []
+    return [name for name in trackers if sequence.name in todo[name]]
+
+
+def _step(run: SequenceRun, tracker, sequence: BagSequence, frame_index: int, rgb) -> None:
+    """One frame of ``run``: initialise on the sequence's first annotated frame, else track."""
+    init_box = sequence.ground_truth[sequence.init_frame] if frame_index == sequence.init_frame else None
+    run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
+        tracker, rgb, init_box)
+
+
 def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = True,
                 devices: dict[str, str] | None = None,
                 finished: dict[str, dict[str, SequenceRun]] | None = None,
@@ -61,16 +76,8 @@ def run_offline(bag: TrackingBag, trackers: dict[str, object], progress: bool = 
         if previous is not None and previous is not sequence:
             sequence_done(previous)
         previous = sequence
-        init_frame = sequence.init_frame
-        if init_frame < 0 or frame_index < init_frame:
-            continue
-        for name, tracker in trackers.items():
-            if sequence.name not in todo[name]:
-                continue
-            run = runs[name][sequence.name]
-            init_box = sequence.ground_truth[init_frame] if frame_index == init_frame else None
-            run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
-                tracker, rgb, init_box)
+        for name in _trackers_to_step(sequence, frame_index, trackers, todo):
+            _step(runs[name][sequence.name], trackers[name], sequence, frame_index, rgb)
     if previous is not None:
         sequence_done(previous)
     return runs
@@ -101,19 +108,12 @@ def _run_offline_tracks(bag: TrackingBag, trackers: dict[str, object], progress:
     for image_index, rgb in images:
         for sequence_index, frame_index in bag.tracks_of(image_index):
             sequence = bag.sequences[sequence_index]
-            init_frame = sequence.init_frame
-            if init_frame < 0 or frame_index < init_frame:
-                continue
-            for name, tracker in trackers.items():
-                if sequence.name not in todo[name]:
-                    continue
+            for name in _trackers_to_step(sequence, frame_index, trackers, todo):
                 key = (name, sequence.name)
-                if frame_index == init_frame:
-                    instances[key] = fresh_tracker(tracker)
+                if frame_index == sequence.init_frame:
+                    instances[key] = fresh_tracker(trackers[name])
                 run = runs[name][sequence.name]
-                init_box = sequence.ground_truth[init_frame] if frame_index == init_frame else None
-                run.boxes[frame_index], run.scores[frame_index], run.latencies_s[frame_index] = one_pass_step(
-                    instances[key], rgb, init_box)
+                _step(run, instances[key], sequence, frame_index, rgb)
                 if frame_index == len(sequence) - 1:
                     instances.pop(key, None)
                     if on_sequence_done is not None:
