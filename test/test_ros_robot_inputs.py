@@ -123,6 +123,11 @@ def test_best_effort_loss_is_reported(robot):
 
 # ------------------------------------------------------------------------------------ item 2: order
 
+CATCH_UP_AGE_S = 1.5
+"""How far back the stamped requests reach: ~45 frames of catch-up (slow enough to be overtaken), and
+well inside the 3 s ring buffer even when the node's latency adds to the age under load."""
+
+
 def buffered_stamp(robot, age_s: float) -> int:
     old = [msg for received_at, msg in robot.received('status') if received_at < time.time() - age_s]
     return old[-1].header.stamp.sec * 10**9 + old[-1].header.stamp.nanosec
@@ -148,7 +153,7 @@ def test_requests_apply_in_the_order_they_arrive(robot):
         time.sleep(3.0)  # fill the ring buffer (90 frames)
         # a clear_target 0.1 s after a slow stamped SetTarget: the stop is never undone
         for _ in range(3):
-            slow = stamped_request(robot, buffered_stamp(robot, 2.5))
+            slow = stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S))
             time.sleep(0.1)
             cleared = robot.clear()
             answer = wait_future(robot, slow)
@@ -160,7 +165,7 @@ def test_requests_apply_in_the_order_they_arrive(robot):
             assert states == {0}, states  # IDLE only
         # a newer SetTarget 0.1 s after a slow stamped one wins
         for _ in range(2):
-            slow = stamped_request(robot, buffered_stamp(robot, 2.5))
+            slow = stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S))
             time.sleep(0.1)
             newer = robot.target(100, 80, 60, 60)
             assert newer.accepted, newer.reason
@@ -174,7 +179,7 @@ def test_requests_apply_in_the_order_they_arrive(robot):
         # item 9: the catch-up is bounded and the reply says it was cut short
         (result,) = robot.set_params(robot.tracker_params, catch_up_timeout=0.1)
         assert result.successful
-        answer = wait_future(robot, stamped_request(robot, buffered_stamp(robot, 2.5)))
+        answer = wait_future(robot, stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S)))
         assert answer.accepted and 'cut short after 0.1 s (catch_up_timeout)' in answer.reason, answer.reason
         (result,) = robot.set_params(robot.tracker_params, catch_up_timeout=2.0)
         assert result.successful
