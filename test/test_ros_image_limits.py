@@ -214,3 +214,24 @@ def test_sim_time_without_clock_is_reported(tracker_node, tmp_path):
         assert latencies and all(math.isnan(value) for value in latencies)
     finally:
         listener.close()
+
+
+def test_auto_qos_retires_the_replaced_subscription_safely(tracker_node):
+    """``auto`` replaces the best-effort subscription by a reliable one when a reliable camera appears;
+    the old one is retired (its callbacks ignored), not destroyed under the spinning executor; frames
+    keep arriving. (The bringup destroys retired subscriptions between two waits of its executor:
+    covered by every test that starts the bringup with ``auto`` and a reliable camera.)"""
+    node, _ = tracker_node(image_qos_reliability='auto')
+    first = node._image_sub
+    listener = Listener()  # a reliable publisher (depth 10)
+    try:
+        deadline = time.monotonic() + 15.0
+        while node._image_reliability != 'reliable' and time.monotonic() < deadline:
+            publish_for(listener, 0.3)
+        assert node._image_reliability == 'reliable' and node._image_sub is not first
+        assert node._retired_subscriptions == [first]
+        received = node._counts['received']
+        publish_for(listener, 1.0)
+        assert node._counts['received'] > received
+    finally:
+        listener.close()

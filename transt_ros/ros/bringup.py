@@ -106,6 +106,7 @@ def main(args: list[str] | None = None) -> int:
                 executor.add_node(node)
             while not stop and rclpy.ok():
                 spin_once_tolerating_replaced_entities(executor)
+                nodes[-1].destroy_retired_subscriptions()  # the tracker's replaced image subscriptions
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

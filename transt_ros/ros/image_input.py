@@ -7,7 +7,8 @@ check, then the one-frame slot and the ring buffer of recent frames), the Camera
 message -> RGB conversion; with the :class:`Frame` they make and the stamp helpers.
 
 Relies on these attributes of the node (set in ``TrackerNode.__init__``): ``_image_type``,
-``_image_topic``, ``_image_depth``, ``_image_sub``, ``_image_reliability``, ``_input_group``,
+``_image_topic``, ``_image_depth``, ``_image_sub``, ``_image_reliability``, ``_image_generation``,
+``_image_topic_resolved``, ``_retired_subscriptions``, ``_input_group``,
 ``_convert``, ``_settings`` (``max_image_pixels``, ``input_timeout``), ``_frames_lock``, ``_counts``,
 ``_seq``, ``_newest``, ``_buffer``, ``_camera_frame``, ``_camera_info``, ``_last_frame_time``,
 ``_frame_ready`` (the guard condition of the processing callback) and ``_live_logger()``.
@@ -59,19 +60,46 @@ class ImageInputMixin:
 
     @property
     def _image_topic_name(self) -> str:
-        return self._image_sub.topic_name
+        """The resolved image topic (a plain string: never touches a subscription being replaced)."""
+        return self._image_topic_resolved
 
     def _subscribe_images(self, reliability: str) -> None:
         """(Re)create the image subscription with ``reliability``; events report lost frames and QoS
-        mismatches."""
-        if self._image_sub is not None:
-            self.destroy_subscription(self._image_sub)
-        events = SubscriptionEventCallbacks(message_lost=self._on_frames_lost,
-                                            incompatible_qos=self._on_incompatible_qos)
-        self._image_sub = self.create_subscription(
-            self._image_type, self._image_topic, self._on_image, qos_profile(reliability, self._image_depth),
-            callback_group=self._input_group, event_callbacks=events)
+        mismatches.
+
+        A replaced subscription is not destroyed here (this runs in an executor callback, and rclpy's
+        executor may be adding its event handlers to a wait set in another thread at that moment:
+        ``InvalidHandle``). It is retired: its callbacks are ignored from now on, and
+        :meth:`destroy_retired_subscriptions` destroys it from the spinning thread between two waits.
+        """
+        self._image_generation += 1
+        generation = self._image_generation
+
+        def current_only(callback):
+            def guarded(argument):
+                if generation == self._image_generation:
+                    callback(argument)
+            return guarded
+
+        events = SubscriptionEventCallbacks(message_lost=current_only(self._on_frames_lost),
+                                            incompatible_qos=current_only(self._on_incompatible_qos))
+        subscription = self.create_subscription(
+            self._image_type, self._image_topic, current_only(self._on_image),
+            qos_profile(reliability, self._image_depth), callback_group=self._input_group, event_callbacks=events)
+        retired, self._image_sub = self._image_sub, subscription
+        self._image_topic_resolved = subscription.topic_name
         self._image_reliability = reliability
+        if retired is not None:
+            with self._frames_lock:
+                self._retired_subscriptions.append(retired)
+
+    def destroy_retired_subscriptions(self) -> None:
+        """Destroy replaced image subscriptions; call it from the thread that spins the executor,
+        between two ``spin_once`` calls (the bringup does). Otherwise they go with the node."""
+        with self._frames_lock:
+            retired, self._retired_subscriptions = self._retired_subscriptions, []
+        for subscription in retired:
+            self.destroy_subscription(subscription)
 
     def _match_publishers(self) -> None:
         """``image_qos_reliability: auto``: subscribe with what the publishers offer."""

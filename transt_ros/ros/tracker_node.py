@@ -141,6 +141,9 @@ class TrackerNode(ImageInputMixin, TargetRequestsMixin, Node):
             self._convert = image_msg_to_rgb
         self._image_sub = None
         self._image_reliability = ''
+        self._image_generation = 0
+        self._image_topic_resolved = ''
+        self._retired_subscriptions = []
         initial = 'best_effort' if self._image_reliability_setting == AUTO_RELIABILITY else \
             self._image_reliability_setting
         self._subscribe_images(initial)
