@@ -27,9 +27,8 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from transt_ros.srv import ClearTrack, SetTarget
 
 from ..tracking import TrackerInputError
-from ..tracking.box_limits import BoxLimitError, is_clamped, limit_box
+from ..tracking.box_limits import is_clamped, limit_box
 from ..tracking.track_registry import MAX_TARGETS_LIMIT, Track, track_one
-from ..tracking.tracker import check_box
 from .detection_messages import detection_box
 from .image_conversion import ImageConversionError
 from .image_input import WARN_PERIOD_S, format_stamp, stamp_ns
@@ -118,13 +117,12 @@ class TargetRequestsMixin:
             raise TargetRejected(f'click ({click[0]:.1f}, {click[1]:.1f}) is outside the {width}x{height} image')
         reinitialised = self._track_to_set(track_id)
         try:
-            checked = check_box(box, height, width)
-            limited = limit_box(checked, height, width)
+            limited = limit_box(box, height, width)
             engine, generation = self._engine_for_tracks()
-        except (TrackerInputError, BoxLimitError, ModelUnavailable) as error:
+        except (TrackerInputError, ModelUnavailable) as error:
             raise TargetRejected(str(error)) from None
         notes = []
-        if is_clamped(checked, limited):
+        if is_clamped(box, limited):
             x, y, w, h = limited
             notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
         with self._model_turn:

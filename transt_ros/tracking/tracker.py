@@ -10,7 +10,7 @@ import torch
 
 from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
-from .box_limits import limit_box
+from .box_limits import TrackerInputError, limit_box
 from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
 from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
 from .graph_step import DEFAULT_MAX_GRAPHS, shared_graph_step, tf32_scope
@@ -18,10 +18,6 @@ from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 PATHS = {'fast': fast_inference_copy, 'reference': reference_copy}
-
-
-class TrackerInputError(ValueError):
-    """A frame or box the tracker cannot use; the message says what is wrong."""
 
 
 @dataclass
@@ -49,20 +45,6 @@ def check_frame(frame) -> np.ndarray:
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise TrackerInputError(f'frame is empty (shape {frame.shape})')
     return frame
-
-
-def check_box(box, image_height: int, image_width: int) -> tuple[float, float, float, float]:
-    try:
-        x, y, w, h = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise TrackerInputError(f'box must be 4 numbers (x, y, w, h), got {box!r}') from None
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise TrackerInputError(f'box has non-finite values: {box!r}')
-    if w <= 0 or h <= 0:
-        raise TrackerInputError(f'box must have positive width and height, got w={w}, h={h}')
-    if x >= image_width or y >= image_height or x + w <= 0 or y + h <= 0:
-        raise TrackerInputError(f'box {box!r} lies outside the {image_width}x{image_height} image')
-    return x, y, w, h
 
 
 @dataclass
@@ -149,7 +131,7 @@ class Tracker:
     def new_target(self, frame: np.ndarray, box_xywh) -> TargetState:
         """Template features and initial state for a target in ``frame`` (RGB uint8)."""
         frame = check_frame(frame)
-        x, y, w, h = limit_box(check_box(box_xywh, *frame.shape[:2]), *frame.shape[:2])  # bounded cost
+        x, y, w, h = limit_box(box_xywh, *frame.shape[:2])  # checked, and clamped: bounded cost
         center, size = np.array([x + w / 2, y + h / 2]), np.array([w, h])
         pad_value = frame.mean(axis=(0, 1))
         side = math.ceil(context_side(w, h, self.params.template_area_factor))
