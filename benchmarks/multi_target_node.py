@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine_name  # noqa: E402
 
 from transt_ros.common.ros_environment import choose_ros_domain_id  # noqa: E402
+from transt_ros.ros.service_calls import call_service  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CHECKPOINT = ROOT / 'transt_ros' / 'data' / 'demo_model.pth'
@@ -107,14 +108,7 @@ class Bench:
         self.handle.set_active(True)
 
     def call(self, client, request, timeout_s=120.0):
-        assert client.wait_for_service(timeout_sec=30.0), client.srv_name
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'no answer from {client.srv_name}')
-            time.sleep(0.005)
-        return future.result()
+        return call_service(client, request, timeout_s)
 
     def publish(self, timeout_s=120.0):
         """Publish the frame and wait for its status."""

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from transt_ros.ros.service_calls import call_service
+
 from .ros_helpers import (
     peak_rss_mb,
     reset_peak_rss,
@@ -65,14 +67,8 @@ class Listener:
     def target(self, x, y, w, h):
         from transt_ros.srv import SetTarget
 
-        assert self.set_target.wait_for_service(timeout_sec=20.0)
-        future = self.set_target.call_async(SetTarget.Request(x=float(x), y=float(y), width=float(w),
-                                                              height=float(h)))
-        deadline = time.monotonic() + 20.0
-        while not future.done():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        return future.result()
+        return call_service(self.set_target, SetTarget.Request(x=float(x), y=float(y), width=float(w),
+                                                               height=float(h)), 20.0)
 
     def close(self):
         self.executor.shutdown()

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from transt_ros.ros.service_calls import call_service
 from transt_ros.ros.targeting import LOST, TRACKING
 
 from .ros_helpers import SCORE, ros_context, write_light_checkpoint
@@ -96,13 +97,7 @@ class Probe:
             self._camera = None
 
     def call(self, client, request, timeout_s=20.0):
-        assert client.wait_for_service(timeout_sec=timeout_s), client.srv_name
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            assert time.monotonic() < deadline, f'no answer from {client.srv_name}'
-            time.sleep(0.01)
-        return future.result()
+        return call_service(client, request, timeout_s)
 
     def target(self, box, track_id=''):
         x, y, width, height = box

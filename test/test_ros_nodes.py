@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from transt_ros.ros.parameters import sibling_topic
+from transt_ros.ros.service_calls import call_service
 from transt_ros.ros.targeting import IDLE, INACTIVE, LOST, TRACKING
 
 from .ros_helpers import SCORE, ros_context, ros_env, write_light_checkpoint
@@ -187,13 +188,7 @@ class Probe:
         raise AssertionError('the bringup does not answer /transt_model_manager/get_state')
 
     def call(self, client, request, timeout_s: float = 20.0):
-        assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            assert time.monotonic() < deadline, f'no answer from {client.srv_name}'
-            time.sleep(0.01)
-        return future.result()
+        return call_service(client, request, timeout_s)
 
     def target(self, x, y, width, height, stamp_ns: int = 0):
         from transt_ros.srv import SetTarget

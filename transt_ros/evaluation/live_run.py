@@ -57,6 +57,7 @@ from ..common.ros_environment import (
     choose_ros_domain_id,
     passive_openmp_env,
 )
+from ..ros.service_calls import call_service
 from ..tracking.track_registry import MAX_TARGETS_LIMIT
 from .metrics import latency_summary
 from .offline_run import empty_run
@@ -232,15 +233,7 @@ class _Player:
             return self.processed_event.wait_for(lambda: stamp in self.processed, timeout_s)
 
     def call(self, client, request, timeout_s: float):
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            raise RuntimeError(f'service {client.srv_name} is not available')
-        future = client.call_async(request)
-        deadline = time.monotonic() + timeout_s
-        while not future.done():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'service {client.srv_name} did not answer within {timeout_s:.0f} s')
-            time.sleep(0.005)
-        return future.result()
+        return call_service(client, request, timeout_s)
 
     def close(self) -> None:
         self._stop.set()
