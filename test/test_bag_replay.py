@@ -18,26 +18,13 @@ from rclpy.serialization import serialize_message  # noqa: E402
 
 from transt_ros.bags import open_bag  # noqa: E402
 from transt_ros.bags.messages import image_message, ns_from_time  # noqa: E402
-from transt_ros.checkpoint import save_checkpoint  # noqa: E402
 from transt_ros.evaluation.live_run import LiveSettings, run_live  # noqa: E402
 from transt_ros.evaluation.make_bag import SequenceSource, synthetic_sources, write_sequences_bag  # noqa: E402
 from transt_ros.evaluation.tracking_bag import header_stamp_ns, read_tracking_bag  # noqa: E402
-from transt_ros.model import TransTConfig, build_transt  # noqa: E402
 
 from .ros_helpers import ros_env  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-LIGHT_MODEL = TransTConfig(backbone='resnet18', d_model=64, nhead=4, num_fusion_layers=1, dim_feedforward=128,
-                           template_size=64, search_size=128)
-
-
-@pytest.fixture(scope='module')
-def light_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp('model') / 'light.pth'
-    save_checkpoint(path, build_transt(LIGHT_MODEL))
-    return path
-
-
 @pytest.fixture(scope='module')
 def short_bag(tmp_path_factory):
     """2 generated scenes x 10 frames, 160x120, 30 fps."""

@@ -15,23 +15,12 @@ pytest.importorskip('transt_ros.srv')
 pytestmark = pytest.mark.ros
 
 from transt_ros.bags import open_bag  # noqa: E402
-from transt_ros.checkpoint import save_checkpoint  # noqa: E402
 from transt_ros.demo import DEFAULT_CHECKPOINT, _parse_args, ensure_demo_bag  # noqa: E402
-from transt_ros.model import TransTConfig, build_transt  # noqa: E402
 
 from .ros_helpers import ros_env  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TINY = ['--sequences', '1', '--frames', '12', '--width', '160', '--height', '120']
-
-
-@pytest.fixture(scope='module')
-def light_checkpoint(tmp_path_factory):
-    """A random-weight light model (the bundled demo model may not exist yet)."""
-    path = tmp_path_factory.mktemp('model') / 'light.pth'
-    save_checkpoint(path, build_transt(TransTConfig(backbone='resnet18', d_model=64, nhead=4, num_fusion_layers=1,
-                                                    dim_feedforward=128, template_size=64, search_size=128)))
-    return path
 
 
 def test_demo_end_to_end(light_checkpoint, tmp_path):

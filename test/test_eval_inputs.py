@@ -25,13 +25,11 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore  # noqa: E402
 
 from transt_ros.bags import BagError, open_bag  # noqa: E402
-from transt_ros.checkpoint import save_checkpoint  # noqa: E402
 from transt_ros.common.box_files import BoxFileError, read_box_file  # noqa: E402
 from transt_ros.common.ros_environment import choose_ros_domain_id  # noqa: E402
 from transt_ros.evaluation.datasets import no_sequence_hint, read_got10k, read_lasot  # noqa: E402
 from transt_ros.evaluation.make_bag import synthetic_sources, write_sequences_bag  # noqa: E402
 from transt_ros.evaluation.tracking_bag import image_to_rgb_array, read_tracking_bag  # noqa: E402
-from transt_ros.model import TransTConfig, build_transt  # noqa: E402
 
 from .ros_helpers import ros_env  # noqa: E402
 
@@ -215,14 +213,6 @@ def test_domain_id_honours_ros_domain_id():
     assert choose_ros_domain_id(7, {'ROS_DOMAIN_ID': '22'}) == 7
     assert choose_ros_domain_id(None, {'ROS_DOMAIN_ID': '22'}) == 22
     assert 100 <= choose_ros_domain_id(None, {}) < 200
-
-
-@pytest.fixture(scope='module')
-def light_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp('model') / 'light.pth'
-    save_checkpoint(path, build_transt(TransTConfig(backbone='resnet18', d_model=64, nhead=4, num_fusion_layers=1,
-                                                    dim_feedforward=128, template_size=64, search_size=128)))
-    return path
 
 
 def _eval(*args, timeout=300):
