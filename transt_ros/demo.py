@@ -26,13 +26,15 @@ import time
 from pathlib import Path
 
 from .common.ros_environment import passive_openmp_env
-from .common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED, TRAINING_SCENE_SEED
+from .common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / 'data' / 'demo_model.pth'
 DEMO_KEY = 'transt_ros.demo'
 
 
 def _parse_args(argv):
+    from .evaluation.make_bag import add_scene_arguments  # imports torch: after passive_openmp_env (main)
+
     parser = argparse.ArgumentParser(prog='transt-demo', description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument('--checkpoint', type=Path, default=DEFAULT_CHECKPOINT,
@@ -40,15 +42,7 @@ def _parse_args(argv):
     parser.add_argument('--out', type=Path,
                         help='output directory (default out/demo, with --preset hard out/demo-hard)')
     parser.add_argument('--sequences', type=int, default=3, help='generated scenes (default 3)')
-    parser.add_argument('--frames', type=int, default=120, help='frames per scene (default 120)')
-    parser.add_argument('--width', type=int, default=320)
-    parser.add_argument('--height', type=int, default=240)
-    parser.add_argument('--preset', choices=('default', 'hard'), default='default',
-                        help='generated scenes: default, or hard (motion blur, rotation, zoom, occlusion, out of view, '
-                             'look-alike distractors, illumination, shake, perspective, deformation, low texture)')
-    parser.add_argument('--seed', type=int,
-                        help=f'scene seed (default {HELD_OUT_DEMO_SEED}, with --preset hard {HARD_DEMO_SEED}; '
-                             f'{TRAINING_SCENE_SEED} is the training set)')
+    add_scene_arguments(parser)
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the bag (default 30)')
     parser.add_argument('--rate', type=float, default=1.0, help='playback rate factor (default 1.0)')
     parser.add_argument('--domain-id', type=int,

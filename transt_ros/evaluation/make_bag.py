@@ -155,6 +155,20 @@ def write_sequences_bag(path: Path, sources: Sequence[SequenceSource], fps: floa
                            compression=compression, progress=progress, compression_mode=compression_mode)
 
 
+def add_scene_arguments(parser) -> None:
+    """The options of generated scenes, shared by ``transt-make-bag --synthetic`` and ``transt-demo``:
+    ``--frames``, ``--width``, ``--height``, ``--preset``, ``--seed``."""
+    parser.add_argument('--frames', type=int, default=120, help='frames per generated scene (default 120)')
+    parser.add_argument('--width', type=int, default=320)
+    parser.add_argument('--height', type=int, default=240)
+    parser.add_argument('--preset', choices=SCENE_PRESETS, default='default',
+                        help='generated scenes: default, or hard (motion blur, rotation, zoom, occlusion, out of view, '
+                             'look-alike distractors, illumination, shake, perspective, deformation, low texture)')
+    parser.add_argument('--seed', type=int,
+                        help=f'scene seed (default {HELD_OUT_DEMO_SEED}, with --preset hard {HARD_DEMO_SEED}; '
+                             f'{TRAINING_SCENE_SEED} is the training set)')
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog='transt-make-bag', description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,18 +183,10 @@ def _parse_args(argv):
     source.add_argument('--synthetic', type=int, metavar='N', help='N generated scenes')
     parser.add_argument('--sequences', help='comma-separated sequence names of --dataset')
     parser.add_argument('--split', help='split of --dataset (got10k: val; trackingnet: TEST ...)')
-    parser.add_argument('--frames', type=int, default=120, help='frames per generated scene (default 120)')
-    parser.add_argument('--width', type=int, default=320)
-    parser.add_argument('--height', type=int, default=240)
-    parser.add_argument('--preset', choices=SCENE_PRESETS, default='default',
-                        help='--synthetic: scene preset (default: default; hard: blur, rotation, zoom, occlusion, '
-                             'out of view, look-alikes, illumination, shake, perspective, deformation, low texture)')
+    add_scene_arguments(parser)
     parser.add_argument('--objects', type=int, default=1,
                         help='--synthetic: targets per scene (default 1); above 1: multi-object scenes, ground truth '
                              'a Detection2DArray with one id per target (transt_ros.evaluation.multi_object_scenes)')
-    parser.add_argument('--seed', type=int,
-                        help=f'scene seed (default {HELD_OUT_DEMO_SEED}, with --preset hard {HARD_DEMO_SEED}; '
-                             f'{TRAINING_SCENE_SEED} is the training set)')
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the stamps (default 30)')
     parser.add_argument('--compressed', choices=('jpeg', 'png'), help='CompressedImage instead of rgb8 Image')
     parser.add_argument('--storage', choices=('mcap', 'sqlite3'), help='default: from the extension, else mcap')
