@@ -31,7 +31,7 @@ TOPIC = '/limits_cam/image'
 class Listener:
     """The test's node: records the tracker's outputs, publishes images, calls services."""
 
-    def __init__(self, image_qos=None, compressed=False):
+    def __init__(self, image_qos=None, compressed=False, name='limits_probe'):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import MultiThreadedExecutor
@@ -40,7 +40,7 @@ class Listener:
         from transt_ros.srv import SetTarget
         from vision_msgs.msg import Detection2D
 
-        self.node = rclpy.create_node('limits_probe')
+        self.node = rclpy.create_node(name)
         self.records = {'detection': [], 'status': [], 'diagnostics': []}
         for name, msg_type, topic in (('detection', Detection2D, '/transt_tracker/detection'),
                                       ('status', TrackerStatus, '/transt_tracker/status'),
@@ -162,12 +162,20 @@ def publish_for(listener, seconds, rate_hz=15.0):
         time.sleep(1.0 / rate_hz)
 
 
+def publish_until_received(listener, node, count=3, timeout_s=20.0):
+    """Publish until the node has received ``count`` frames (discovery, then ``auto`` QoS matching)."""
+    deadline = time.monotonic() + timeout_s
+    while node.frames.counts().received < count and time.monotonic() < deadline:
+        publish_for(listener, 0.2)
+    assert node.frames.counts().received >= count, 'the tracker received no frames'
+
+
 def test_non_finite_results_are_lost_and_never_published(tracker_node, tmp_path):
     node, handle = tracker_node()
     load_into(handle, write_light_checkpoint(tmp_path / 'nan.pth', fill=math.nan))
     listener = Listener()
     try:
-        publish_for(listener, 1.0)
+        publish_until_received(listener, node)
         reply = listener.target(100, 80, 60, 60)
         assert reply.accepted, reply.reason
         publish_for(listener, 1.5)
@@ -201,7 +209,7 @@ def test_sim_time_without_clock_is_reported(tracker_node, tmp_path):
     load_into(handle, write_light_checkpoint(tmp_path / 'light.pth'))
     listener = Listener()
     try:
-        publish_for(listener, 1.0)
+        publish_until_received(listener, node)
         assert listener.target(100, 80, 60, 60).accepted
         publish_for(listener, 1.0)
         values = listener.diagnostics()  # diagnostics go on without /clock
@@ -212,22 +220,50 @@ def test_sim_time_without_clock_is_reported(tracker_node, tmp_path):
         listener.close()
 
 
-def test_auto_qos_retires_the_replaced_subscription_safely(tracker_node):
-    """``auto`` replaces the best-effort subscription by a reliable one when a reliable camera appears;
-    the old one is retired (its callbacks ignored), not destroyed under the spinning executor; frames
-    keep arriving. (The bringup destroys retired subscriptions between two waits of its executor:
-    covered by every test that starts the bringup with ``auto`` and a reliable camera.)"""
+def test_auto_qos_subscribes_once_with_the_publishers_offer(tracker_node):
+    """``auto`` subscribes only once a publisher is seen, with what it offers (here reliable): no
+    best-effort subscription first, nothing replaced, frames arrive."""
     node, _ = tracker_node(image_qos_reliability='auto')
-    first = node._image_sub
+    assert node.images.subscription is None and node.images.reliability == ''
     listener = Listener()  # a reliable publisher (depth 10)
     try:
         deadline = time.monotonic() + 15.0
-        while node._image_reliability != 'reliable' and time.monotonic() < deadline:
+        while node.frames.counts().received < 5 and time.monotonic() < deadline:
             publish_for(listener, 0.3)
-        assert node._image_reliability == 'reliable' and node._image_sub is not first
-        assert node._retired_subscriptions == [first]
-        received = node._counts['received']
-        publish_for(listener, 1.0)
-        assert node._counts['received'] > received
+        assert node.images.reliability == 'reliable' and node.images.retired_count() == 0
+        assert node.frames.counts().received >= 5
     finally:
         listener.close()
+
+
+def test_auto_qos_replacement_keeps_the_node_processing(tracker_node):
+    """When the publishers' offer changes (a best-effort publisher joins a reliable one), the replaced
+    subscription is retired in a callback group of its own: the new one, CameraInfo and the
+    diagnostics timer keep running (a shared group was stranded for good by the replaced one's events)."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    node, _ = tracker_node(image_qos_reliability='auto')
+    reliable = Listener()
+    try:
+        deadline = time.monotonic() + 15.0
+        while node.images.reliability != 'reliable' and time.monotonic() < deadline:
+            publish_for(reliable, 0.3)
+        first = node.images.subscription
+        best_effort = Listener(image_qos=QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT),
+                               name='best_effort_camera')
+        try:
+            deadline = time.monotonic() + 15.0
+            while node.images.reliability != 'best_effort' and time.monotonic() < deadline:
+                publish_for(best_effort, 0.3)
+            assert node.images.reliability == 'best_effort' and node.images.subscription is not first
+            assert node.images.retired_count() == 1
+            received = node.frames.counts().received
+            ticks = len(best_effort.records['diagnostics'])
+            publish_for(best_effort, 1.5)
+            assert node.frames.counts().received > received
+            assert len(best_effort.records['diagnostics']) > ticks
+            assert node.destroy_retired_subscriptions() == 1 and node.images.retired_count() == 0
+        finally:
+            best_effort.close()
+    finally:
+        reliable.close()

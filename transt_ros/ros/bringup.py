@@ -29,6 +29,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from .model_handle import ModelHandle
 from .model_manager_node import ModelManagerNode
+from .send_time import SendTimeExecutor
 from .tracker_node import TrackerNode
 
 EXECUTOR_THREADS = 4
@@ -72,8 +73,9 @@ def _wait_for_running_callbacks(executor: MultiThreadedExecutor) -> None:
 def spin_once_tolerating_replaced_entities(executor) -> None:
     """``executor.spin_once``, surviving an entity destroyed while the executor gathered its wait set.
 
-    The tracker node replaces its image subscription (with its QoS event handlers) from a callback
-    when the camera's QoS changes (``image_qos_reliability: auto``). rclpy's executor may be adding
+    The tracker node replaces its image subscription (with its QoS event handlers) when the publishers'
+    QoS offer changes (``image_qos_reliability: auto``) and the bringup destroys the replaced one between
+    two waits. rclpy's executor may be adding
     the old subscription's event handler to its wait set in this thread at that moment and then
     raises ``InvalidHandle`` ("cannot use Destroyable because destruction was requested"). Nothing is
     lost: the next call gathers the entities anew, without the destroyed one.
@@ -92,12 +94,13 @@ def main(args: list[str] | None = None) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     handle = ModelHandle()
     nodes = []
-    executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
+    executor = SendTimeExecutor(num_threads=EXECUTOR_THREADS)
     status = 0
     try:
         try:
             nodes.append(ModelManagerNode(handle))
-            nodes.append(TrackerNode(handle))
+            tracker = TrackerNode(handle)
+            nodes.append(tracker)
         except (ValueError, ParameterException, NameValidationException) as error:
             print(f'transt_ros: invalid configuration: {type(error).__name__}: {error}', file=sys.stderr)
             status = 2
@@ -106,7 +109,7 @@ def main(args: list[str] | None = None) -> int:
                 executor.add_node(node)
             while not stop and rclpy.ok():
                 spin_once_tolerating_replaced_entities(executor)
-                nodes[-1].destroy_retired_subscriptions()  # the tracker's replaced image subscriptions
+                tracker.destroy_retired_subscriptions()  # replaced image subscriptions, between two waits
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -32,6 +32,7 @@ class ModelHandle:
         self._finalized = False
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
+        self._activity_listeners: list[Callable[[bool], None]] = []
 
     @property
     def active(self) -> bool:
@@ -55,6 +56,10 @@ class ModelHandle:
         """``callback()`` runs (in the manager's thread) after the model was replaced or released."""
         self._listeners.append(callback)
 
+    def add_activity_listener(self, callback: Callable[[bool], None]) -> None:
+        """``callback(active)`` runs (in the manager's thread) when the model is activated or deactivated."""
+        self._activity_listeners.append(callback)
+
     def load(self, model: torch.nn.Module, device: str, precision: str, cuda_graph: bool = False,
              allow_tf32: bool = False) -> None:
         """``model`` must come from ``prepare_model(..., device, precision)``: trackers share it.
@@ -69,7 +74,12 @@ class ModelHandle:
         self._notify()
 
     def set_active(self, active: bool) -> None:
-        self._active = bool(active)
+        with self._lock:
+            changed = self._active != bool(active)
+            self._active = bool(active)
+        if changed:
+            for callback in list(self._activity_listeners):
+                callback(bool(active))
 
     def release(self, finalize: bool = False) -> None:
         """Drop the model (listeners are told); ``finalize``: for good (the manager was shut down)."""
@@ -84,6 +94,7 @@ class ModelHandle:
     def close(self) -> None:
         """Process exit: forget the listeners (their nodes are gone), then drop the model silently."""
         self._listeners.clear()
+        self._activity_listeners.clear()
         self.release()
 
     def new_tracker(self, **postprocess_params) -> tuple[Tracker, int]:

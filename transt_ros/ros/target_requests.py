@@ -1,269 +1,295 @@
-"""The tracker node's target requests, as :class:`TargetRequestsMixin` (mixed into
-:class:`~transt_ros.ros.tracker_node.TrackerNode`): ``~/set_target``, ``~/target``, ``~/targets``,
-rqt_image_view and RViz clicks, ``~/clear_track`` and ``~/clear_target``.
+"""The tracker node's target requests: ``~/set_target``, ``~/target``, ``~/targets``, rqt_image_view and
+RViz clicks, ``~/clear_track`` and ``~/clear_target``. No ROS entities here: the node creates them and
+calls these methods with each request's send time.
 
-Target requests apply in the order they arrive: each takes a ticket on arrival, and a request that
-finishes after a later one was applied (a slow stamped SetTarget overtaken by a clear_target or a
-newer target; above one target: a later change of the same track, or a clear_target) is answered as
-not applied. A new track's template and catch-up run outside the frame step, one model call at a
-time (a fair lock), so the other tracks wait at most one step.
-
-Relies on these attributes of the node (set in ``TrackerNode.__init__``): ``model_handle``,
-``_settings`` (``catch_up_timeout``, ``click_box_size``, ``double_click_timeout``), ``_max_targets``,
-``_registry``, ``_track_lock``, ``_request_lock``, ``_request_counter``, ``_requests_in_progress``,
-``_applied_request``, ``_cleared_all``, ``_track_applied``, ``_click_track``, ``_clicks``,
-``_frames_lock``, ``_buffer``, ``_model_turn``, ``_camera_frame``, ``_camera_info``; and on its methods
-``_engine_for_tracks()``, ``_to_rgb()``, ``_image_topic_name`` (:class:`~.image_input.ImageInputMixin`)
-and ``_live_logger()``.
+Requests apply in the order they were sent (:mod:`.request_order`). A new track's template and
+catch-up run outside the frame step, one model call at a time (:attr:`TrackEngine.model_turn`, a fair
+lock), so the other tracks wait at most one step. A catch-up stops as soon as the model is deactivated,
+released or replaced.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from geometry_msgs.msg import Point, PointStamped
-from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2D, Detection2DArray
-
-from transt_ros.srv import ClearTrack, SetTarget
-
+from ..common.stamps import format_stamp
 from ..tracking import TrackerInputError
 from ..tracking.box_limits import is_clamped, limit_box
-from ..tracking.track_registry import MAX_TARGETS_LIMIT, Track, track_one
-from .detection_messages import detection_box
+from ..tracking.track_registry import Track, track_one
+from .frame_buffer import Frame, FrameBuffer
 from .image_conversion import ImageConversionError
-from .image_input import WARN_PERIOD_S, format_stamp, stamp_ns
+from .image_input import WARN_PERIOD_S, ImageInput
 from .model_handle import ModelUnavailable
-from .targeting import LOST, TRACKING, inside_image, project_point
+from .request_order import RequestOrder, Ticket
+from .targeting import LOST, TRACKING, ClickBoxer, inside_image, project_point
+from .track_engine import ModelChanged, TrackEngine
+from .tracker_settings import TrackerSettings
 
 
 class TargetRejected(Exception):
     """A target request that cannot be applied; the message is the reason given back."""
 
 
-class TargetRequestsMixin:
-    """The target requests of :class:`~transt_ros.ros.tracker_node.TrackerNode`, applied in order of arrival."""
+@dataclass
+class TargetOutcome:
+    """The answer to a target request: ``reason`` explains a rejection, or notes a clamped box or a
+    cut-short catch-up of an accepted one."""
 
-    def _take_ticket(self) -> int:
-        """A request's place in the order of arrival."""
-        with self._request_lock:
-            self._request_counter += 1
-            self._requests_in_progress.add(self._request_counter)
-            return self._request_counter
+    accepted: bool
+    reason: str = ''
+    track_id: str = ''
 
-    def _done(self, ticket: int) -> None:
-        with self._request_lock:
-            self._requests_in_progress.discard(ticket)
 
-    def _check_not_overtaken(self, ticket: int, track_id: str = '') -> None:
-        """Raise TargetRejected when a later request was applied first: with one target any later
-        change; above one a clear_target, or a later change of ``track_id`` (a new track: only a clear_target)."""
-        applied = [self._cleared_all]
-        if self._max_targets == 1:
-            applied.append(self._applied_request)
-        elif track_id:
-            applied.append(self._track_applied.get(track_id, (0, '')))
-        applied_ticket, applied_source = max(applied)
-        if applied_ticket > ticket:
-            raise TargetRejected(f'not applied: overtaken by a later request ({applied_source}), which was applied '
-                                 'first; requests apply in the order they arrive')
+@dataclass
+class ClearOutcome:
+    success: bool
+    message: str
+
+
+@dataclass
+class _CaughtUp:
+    box: tuple
+    score: float
+    finite: bool
+    last_seq: int
+    frames: int
+
+
+class TargetRequests:
+    def __init__(self, engine: TrackEngine, frames: FrameBuffer, images: ImageInput,
+                 settings: Callable[[], TrackerSettings], logger: Callable):
+        self._engine, self._frames, self._images, self._settings, self._logger = (
+            engine, frames, images, settings, logger)
+        self.order = RequestOrder()
+        self._clicks = ClickBoxer()
+        self._click_track = ''  # the track the pending single click started (max_targets > 1)
+
+    # ------------------------------------------------------------ set a target
+
+    def set_target(self, box, stamp_ns: int, source: str, sent_ns: int = 0, track_id: str = '',
+                   click: tuple[float, float] | None = None) -> TargetOutcome:
+        """A rejection changes nothing."""
+        ticket = self.order.take(sent_ns, source)
+        try:
+            track, note = self._start_track(box, stamp_ns, ticket, track_id, click)
+        except TargetRejected as error:
+            self._logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
+            return TargetOutcome(False, str(error))
+        except Exception as error:  # never let a request take the node down
+            self._logger().error(f'target from {source} failed: {type(error).__name__}: {error}')
+            return TargetOutcome(False, f'internal error: {type(error).__name__}: {error}')
+        finally:
+            self.order.done(ticket)
+        x, y, width, height = box
+        self._logger().info(
+            f'track {track.track_id} from {source}: box ({x:.1f}, {y:.1f}, {width:.1f}, {height:.1f}) on frame '
+            f"{format_stamp(stamp_ns) if stamp_ns else 'newest'}, caught up {track.frame_count} buffered frames"
+            f"{' (re-initialised)' if track_id == track.track_id else ''}{'; ' + note if note else ''}")
+        return TargetOutcome(True, note, track.track_id)
+
+    def _check_not_overtaken(self, ticket: Ticket, track_id: str) -> None:
+        later = self.order.overtaking(ticket, track_id, self._engine.one_target)
+        if later is not None:
+            raise TargetRejected(f'not applied: overtaken by a request sent later ({later.source}), which was '
+                                 'applied first; requests apply in the order they were sent')
 
     def _full_reason(self) -> str:
-        return (f'{len(self._registry)} tracks exist (max_targets {self._max_targets}): clear one with '
-                '~/clear_track, or re-initialise one by its track_id')
+        return (f'{len(self._engine.registry)} tracks exist (max_targets {self._engine.max_targets}): clear one '
+                'with ~/clear_track, or re-initialise one by its track_id')
 
     def _track_to_set(self, track_id: str) -> str:
         """The live track a request re-initialises ('' : a new track); raises TargetRejected when the
         request cannot be applied (unknown id or no room, above one target)."""
-        with self._track_lock:
-            if track_id and track_id in self._registry:
+        with self._engine.lock:
+            registry = self._engine.registry
+            if track_id and track_id in registry:
                 return track_id
-            if self._max_targets == 1:
+            if self._engine.one_target:
                 return ''  # one target: a new target (also of an unknown id) replaces the current one
             if track_id:
-                live = ', '.join(track.track_id for track in self._registry.tracks()) or 'none'
+                live = ', '.join(track.track_id for track in registry.tracks()) or 'none'
                 raise TargetRejected(f"no live track '{track_id}' (live tracks: {live}); an empty track_id starts "
                                      'a new track')
-            if self._registry.full:
+            if registry.full:
                 raise TargetRejected(self._full_reason())
             return ''
 
-    def _start_track(self, box, stamp: int, ticket: int, source: str, track_id: str = '',
-                     click: tuple[float, float] | None = None) -> tuple[Track, str]:
-        """Initialise a target on the frame with ``stamp`` (0: the newest), catch up through the
-        buffered frames after it (at most ``catch_up_timeout``), then make it a track (new, replacing
-        the current one with one target, or re-initialising ``track_id``) unless a later request was
-        applied meanwhile. -> (track, note for the reply). Raises TargetRejected."""
-        if not self.model_handle.active:
-            raise TargetRejected(f'model not active: {self.model_handle.describe()}')
-        with self._frames_lock:
-            frames = list(self._buffer)
+    def _start_frame(self, stamp_ns: int) -> tuple[Frame, list[Frame]]:
+        """The frame with ``stamp_ns`` (0: the newest) and every buffered frame."""
+        frames = self._frames.frames()
         if not frames:
-            raise TargetRejected(f"no image received yet on '{self._image_topic_name}'")
-        if stamp == 0:
-            start = frames[-1]
-        else:
-            matches = [frame for frame in frames if frame.stamp_ns == stamp]
-            if not matches:
-                raise TargetRejected(
-                    f'no buffered frame with stamp {format_stamp(stamp)}: the buffer holds {len(frames)} frames '
-                    f'stamped {format_stamp(frames[0].stamp_ns)} .. {format_stamp(frames[-1].stamp_ns)}')
-            start = matches[-1]
+            raise TargetRejected(f"no image received yet on '{self._images.topic}'")
+        if stamp_ns == 0:
+            return frames[-1], frames
+        matches = [frame for frame in frames if frame.stamp_ns == stamp_ns]
+        if not matches:
+            raise TargetRejected(
+                f'no buffered frame with stamp {format_stamp(stamp_ns)}: the buffer holds {len(frames)} frames '
+                f'stamped {format_stamp(frames[0].stamp_ns)} .. {format_stamp(frames[-1].stamp_ns)}')
+        return matches[-1], frames
+
+    def _start_track(self, box, stamp_ns: int, ticket: Ticket, track_id: str = '',
+                     click: tuple[float, float] | None = None) -> tuple[Track, str]:
+        """Initialise a target on the frame with ``stamp_ns`` (0: the newest), catch up through the
+        buffered frames after it, then make it a track -> (track, note for the reply)."""
+        handle = self._engine.handle
+        if not handle.active:
+            raise TargetRejected(f'model not active: {handle.describe()}')
+        start, frames = self._start_frame(stamp_ns)
         try:
-            rgb = self._to_rgb(start.msg)
+            rgb = self._images.to_rgb(start.msg)
         except ImageConversionError as error:
             raise TargetRejected(f'the frame stamped {format_stamp(start.stamp_ns)} is unusable: {error}') from None
         height, width = rgb.shape[:2]
         if click is not None and not inside_image(*click, width, height):
             raise TargetRejected(f'click ({click[0]:.1f}, {click[1]:.1f}) is outside the {width}x{height} image')
         reinitialised = self._track_to_set(track_id)
+        settings = self._settings()
         try:
             limited = limit_box(box, height, width)
-            engine, generation = self._engine_for_tracks()
+            tracker, generation = self._engine.tracker(settings.window_influence)
         except (TrackerInputError, ModelUnavailable) as error:
             raise TargetRejected(str(error)) from None
         notes = []
         if is_clamped(box, limited):
             x, y, w, h = limited
             notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
-        with self._model_turn:
-            target = engine.new_target(rgb, limited)
-        box, score, finite = limited, 1.0, True
-        later = [frame for frame in frames if frame.seq > start.seq]
-        last_seq, caught_up = start.seq, 0
-        deadline = time.monotonic() + self._settings['catch_up_timeout']
+        with self._engine.model_turn:
+            target = tracker.new_target(rgb, limited)
+        caught = self._catch_up(tracker, target, generation, limited, start,
+                                [frame for frame in frames if frame.seq > start.seq], ticket, reinitialised,
+                                settings.catch_up_timeout, notes)
+        return self._commit(ticket, reinitialised, target, generation, caught), '; '.join(notes)
+
+    def _catch_up(self, tracker, target, generation: int, box, start: Frame, later: list[Frame], ticket: Ticket,
+                  reinitialised: str, timeout_s: float, notes: list[str]) -> _CaughtUp:
+        """Track the new target through the buffered frames after its start frame (at most ``timeout_s``)."""
+        caught = _CaughtUp(tuple(box), 1.0, True, start.seq, 0)
+        deadline = time.monotonic() + timeout_s
         for frame in later:
             self._check_not_overtaken(ticket, reinitialised)
+            self._check_model(generation)
             if time.monotonic() > deadline:
-                notes.append(f'caught up {caught_up} of {len(later)} buffered frames: cut short after '
-                             f"{self._settings['catch_up_timeout']:.1f} s (catch_up_timeout)")
+                notes.append(f'caught up {caught.frames} of {len(later)} buffered frames: cut short after '
+                             f'{timeout_s:.1f} s (catch_up_timeout)')
                 break
             try:
-                frame_rgb = self._to_rgb(frame.msg)
+                frame_rgb = self._images.to_rgb(frame.msg)
             except ImageConversionError:
                 continue
-            with self._model_turn:  # one step at a time: the frame step of the other tracks goes on between
-                result_box, result_score, finite = track_one(engine, target, frame_rgb)
-            last_seq, caught_up = frame.seq, caught_up + 1
-            if finite:
-                box, score = result_box, result_score
-        with self._track_lock:
+            with self._engine.model_turn:  # one step at a time: the frame step of the other tracks goes on between
+                self._check_model(generation)
+                result_box, result_score, caught.finite = track_one(tracker, target, frame_rgb)
+            caught.last_seq, caught.frames = frame.seq, caught.frames + 1
+            if caught.finite:
+                caught.box, caught.score = tuple(result_box), result_score
+        return caught
+
+    def _check_model(self, generation: int) -> None:
+        try:
+            self._engine.check_model(generation)
+        except ModelChanged as error:
+            raise TargetRejected(str(error)) from None
+
+    def _commit(self, ticket: Ticket, reinitialised: str, target, generation: int, caught: _CaughtUp) -> Track:
+        """Make the caught-up target a track, unless a request sent later was applied meanwhile."""
+        engine = self._engine
+        with engine.lock:
             self._check_not_overtaken(ticket, reinitialised)
-            if generation != self.model_handle.generation:
-                raise TargetRejected('the model was reloaded while the target was being set; try again')
-            registry = self._registry
+            self._check_model(generation)
+            registry = engine.registry
             if reinitialised and reinitialised not in registry:
                 raise TargetRejected(f'track {reinitialised} no longer exists (cleared, or dropped after '
                                      'lost_track_timeout): not re-initialised')
-            if not reinitialised and self._max_targets == 1:
-                registry.clear()
+            if not reinitialised and engine.one_target:
+                for replaced in registry.clear():
+                    self.order.record_change(ticket, replaced.track_id)
             elif not reinitialised and registry.full:
                 raise TargetRejected(self._full_reason())
             new_id = reinitialised or registry.new_id()
-            track = Track(new_id, target, generation, last_seq, tuple(box), score, frame_count=caught_up)
-            track.set_state(TRACKING if finite else LOST, time.monotonic())
+            track = Track(new_id, target, generation, caught.last_seq, caught.box, caught.score,
+                          frame_count=caught.frames)
+            track.set_state(TRACKING if caught.finite else LOST, time.monotonic())
             registry.put(track)
-            applied = (ticket, f'{source}, track {new_id}')
-            if len(self._track_applied) > 4 * MAX_TARGETS_LIMIT:  # keep the live tracks' entries only
-                self._track_applied = {key: value for key, value in self._track_applied.items() if key in registry}
-            self._applied_request = self._track_applied[new_id] = applied
-            return track, '; '.join(notes)
+            self.order.record_change(Ticket(ticket.sent_ns, ticket.arrival, f'{ticket.source}, track {new_id}'),
+                                     new_id)
+            self.order.forget({item.track_id for item in registry.tracks()})
+            return track
 
-    def _set_target(self, box, stamp: int, source: str, track_id: str = '', click=None) -> tuple[bool, str, str]:
-        """-> (accepted, reason, track id); a rejection changes nothing. The reason of an accepted
-        request notes a clamped box or a cut-short catch-up (else it is empty)."""
-        ticket = self._take_ticket()
-        try:
-            track, note = self._start_track(box, stamp, ticket, source, track_id, click)
-        except TargetRejected as error:
-            self._live_logger().warning(f'target from {source} rejected: {error}', throttle_duration_sec=1.0)
-            return False, str(error), ''
-        except Exception as error:  # never let a request take the node down
-            self._live_logger().error(f'target from {source} failed: {type(error).__name__}: {error}')
-            return False, f'internal error: {type(error).__name__}: {error}', ''
-        finally:
-            self._done(ticket)
-        x, y, width, height = box
-        self._live_logger().info(
-            f'track {track.track_id} from {source}: box ({x:.1f}, {y:.1f}, {width:.1f}, {height:.1f}) on frame '
-            f"{format_stamp(stamp) if stamp else 'newest'}, caught up {track.frame_count} buffered frames"
-            f"{' (re-initialised)' if track_id == track.track_id else ''}{'; ' + note if note else ''}")
-        return True, note, track.track_id
+    # ------------------------------------------------------------ clicks
 
-    def _on_set_target(self, request: SetTarget.Request, response: SetTarget.Response) -> SetTarget.Response:
-        box = (request.x, request.y, request.width, request.height)
-        response.accepted, response.reason, response.track_id = self._set_target(
-            box, stamp_ns(request.stamp), '~/set_target', request.track_id)
-        return response
-
-    def _on_target(self, msg: Detection2D) -> None:
-        self._set_target(detection_box(msg), stamp_ns(msg.header.stamp), '~/target', msg.id)
-
-    def _on_targets(self, msg: Detection2DArray) -> None:
-        """Each detection as a ``~/target`` (its own stamp, else the array's)."""
-        for detection in msg.detections:
-            stamp = stamp_ns(detection.header.stamp) or stamp_ns(msg.header.stamp)
-            self._set_target(detection_box(detection), stamp, '~/targets', detection.id)
-
-    def _on_mouse_click(self, msg: Point) -> None:
-        self._click(msg.x, msg.y, 'image click')
-
-    def _on_clicked_point(self, msg: PointStamped) -> None:
-        camera_frame, info = self._camera_frame, self._camera_info
-        if not camera_frame or msg.header.frame_id != camera_frame:
-            self._live_logger().warning(
-                f"ignored a clicked point in frame '{msg.header.frame_id}': only points in the camera frame "
-                f"('{camera_frame or 'no image yet'}', the images' frame_id) can be projected",
-                throttle_duration_sec=WARN_PERIOD_S)
-            return
-        pixel = project_point(msg.point.x, msg.point.y, msg.point.z, info.k, info.p) if info else None
-        if pixel is None:
-            reason = 'no CameraInfo received yet' if info is None else 'point behind the camera or no intrinsics'
-            self._live_logger().warning(f'ignored a clicked point: {reason}', throttle_duration_sec=WARN_PERIOD_S)
-            return
-        self._click(*pixel, 'RViz click')
-
-    def _click(self, u: float, v: float, source: str) -> None:
+    def click(self, u: float, v: float, source: str, sent_ns: int = 0) -> TargetOutcome:
         """A single click sets a square box; a second click within ``double_click_timeout`` the box by
         the corners. Above one target a single click starts a new track and the corner box
         re-initialises that track."""
-        box, kind = self._clicks.click(u, v, time.monotonic(), self._settings['click_box_size'],
-                                       self._settings['double_click_timeout'])
-        several = self._max_targets > 1
-        track_id = self._click_track if several and kind == 'corners' and self._click_track in self._registry else ''
-        accepted, _, new_id = self._set_target(box, 0, f'{source} ({kind})', track_id, click=(u, v))
+        settings = self._settings()
+        box, kind = self._clicks.click(u, v, time.monotonic(), settings.click_box_size,
+                                       settings.double_click_timeout)
+        several = not self._engine.one_target
+        track_id = self._click_track if several and kind == 'corners' and self._click_track in self._engine.registry \
+            else ''
+        outcome = self.set_target(box, 0, f'{source} ({kind})', sent_ns, track_id, click=(u, v))
         if several:
-            self._click_track = new_id if accepted and kind == 'single' else ''
+            self._click_track = outcome.track_id if outcome.accepted and kind == 'single' else ''
+        return outcome
 
-    def _on_clear_target(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        ticket = self._take_ticket()
-        with self._track_lock:
-            cleared = self._registry.clear()
-            self._applied_request = self._cleared_all = (ticket, '~/clear_target')
-            self._track_applied.clear()
-        with self._request_lock:
-            self._requests_in_progress.discard(ticket)
-            cancelled = sum(1 for other in self._requests_in_progress if other < ticket)
+    def clicked_point(self, frame_id: str, x: float, y: float, z: float, sent_ns: int = 0) -> None:
+        """An RViz "Publish Point" click: projected into the image with the camera's intrinsics."""
+        camera_frame, info = self._frames.camera_frame, self._images.camera_info
+        if not camera_frame or frame_id != camera_frame:
+            self._logger().warning(
+                f"ignored a clicked point in frame '{frame_id}': only points in the camera frame "
+                f"('{camera_frame or 'no image yet'}', the images' frame_id) can be projected",
+                throttle_duration_sec=WARN_PERIOD_S)
+            return
+        pixel = project_point(x, y, z, info.k, info.p) if info else None
+        if pixel is None:
+            reason = 'no CameraInfo received yet' if info is None else 'point behind the camera or no intrinsics'
+            self._logger().warning(f'ignored a clicked point: {reason}', throttle_duration_sec=WARN_PERIOD_S)
+            return
+        self.click(*pixel, 'RViz click', sent_ns)
+
+    # ------------------------------------------------------------ clear
+
+    def clear_all(self, sent_ns: int = 0) -> ClearOutcome:
+        """Clear every track changed by a request sent before this one."""
+        ticket = self.order.take(sent_ns, '~/clear_target')
+        with self._engine.lock:
+            registry = self._engine.registry
+            kept = [track for track in registry.tracks() if self.order.last_change_of(track.track_id) > ticket]
+            cleared = [registry.remove(track.track_id) for track in registry.tracks() if track not in kept]
+            self.order.record_clear_all(ticket, [track.track_id for track in cleared])
+        self.order.done(ticket)
+        cancelled = self.order.earlier_in_progress(ticket)
         self._clicks.reset()
-        response.success = True
         ids = [track.track_id for track in cleared]
-        response.message = (f"track{'s' if len(ids) > 1 else ''} {', '.join(ids)} cleared" if ids
-                            else 'no target was set')
+        message = (f"track{'s' if len(ids) > 1 else ''} {', '.join(ids)} cleared" if ids else 'no target was set')
+        if kept:
+            message += (f"; kept track{'s' if len(kept) > 1 else ''} {', '.join(t.track_id for t in kept)}, set by "
+                        'a request sent after this one')
         if cancelled:
-            response.message += f'; {cancelled} earlier target request(s) still in progress will not be applied'
-        self._live_logger().info(response.message)
-        return response
+            message += f'; {cancelled} earlier target request(s) still in progress will not be applied'
+        self._logger().info(message)
+        return ClearOutcome(True, message)
 
-    def _on_clear_track(self, request: ClearTrack.Request, response: ClearTrack.Response) -> ClearTrack.Response:
-        ticket = self._take_ticket()
-        with self._track_lock:
-            track = self._registry.remove(request.track_id)
-            if track is not None:
-                self._applied_request = self._track_applied[track.track_id] = (
-                    ticket, f'~/clear_track {track.track_id}')
-            live = ', '.join(other.track_id for other in self._registry.tracks()) or 'none'
-        self._done(ticket)
-        response.success = track is not None
-        response.reason = '' if track else f"no live track '{request.track_id}' (live tracks: {live})"
-        if track is not None:
-            self._live_logger().info(f'track {track.track_id} cleared (~/clear_track); live tracks: {live}')
-        return response
+    def clear_track(self, track_id: str, sent_ns: int = 0) -> ClearOutcome:
+        ticket = self.order.take(sent_ns, f'~/clear_track {track_id}')
+        with self._engine.lock:
+            registry = self._engine.registry
+            later = self.order.last_change_of(track_id)
+            if track_id in registry and later > ticket:
+                reason = (f'not applied: track {track_id} was changed by a request sent later ({later.source}); '
+                          'requests apply in the order they were sent')
+                track = None
+            else:
+                track = registry.remove(track_id)
+                reason = ''
+                if track is not None:
+                    self.order.record_change(ticket, track_id)
+            live = ', '.join(other.track_id for other in registry.tracks()) or 'none'
+        self.order.done(ticket)
+        if track is None:
+            return ClearOutcome(False, reason or f"no live track '{track_id}' (live tracks: {live})")
+        self._logger().info(f'track {track.track_id} cleared (~/clear_track); live tracks: {live}')
+        return ClearOutcome(True, '')

@@ -1,0 +1,49 @@
+"""The tracker node's run-time parameters (changeable with ``ros2 param set``), as one typed value.
+
+The node keeps one frozen :class:`TrackerSettings` and swaps it whole on a change, so a callback that
+reads ``settings()`` once sees one consistent set.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from ..tracking.track_registry import Hysteresis
+from .image_input import InputSettings
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    label: str
+    lost_threshold: float
+    recover_threshold: float
+    lost_frames: int
+    window_influence: float
+    click_box_size: float
+    double_click_timeout: float
+    max_image_pixels: int
+    input_timeout: float
+    catch_up_timeout: float
+    lost_track_timeout: float
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(item.name for item in fields(cls))
+
+    @classmethod
+    def from_values(cls, values: dict) -> TrackerSettings:
+        return cls(**{name: values[name] for name in cls.names()})
+
+    def with_changes(self, changes: dict) -> TrackerSettings:
+        return replace(self, **{name: value for name, value in changes.items() if name in self.names()})
+
+    def problem(self) -> str | None:
+        if self.lost_threshold > self.recover_threshold:
+            return (f'lost_threshold ({self.lost_threshold}) must not exceed recover_threshold '
+                    f'({self.recover_threshold})')
+        return None
+
+    def hysteresis(self) -> Hysteresis:
+        return Hysteresis(self.lost_threshold, self.recover_threshold, self.lost_frames)
+
+    def input(self) -> InputSettings:
+        return InputSettings(self.max_image_pixels, self.input_timeout)
