@@ -6,6 +6,8 @@
 #  2. transt_ros: build only the interfaces of the root package (generated transt_ros.msg /
 #     transt_ros.srv + libraries) with -DTRANST_INSTALL_PYTHON_SOURCES=OFF; the hand-written
 #     sources are imported from the checkout (editable install + pkgutil.extend_path).
+#  3. .venv/lib/python3.11/site-packages/_transt_ros_standalone.{py,pth}: .venv's Python (and so its
+#     entry points) finds the prefix without scripts/env.sh (see scripts/transt_ros_standalone.py).
 #
 # Skips a package when the hash of its inputs matches the stamp in the prefix. Quiet on success
 # (one line with the time when something was built), prints the build log on failure.
@@ -119,6 +121,15 @@ if [ "$force" = 1 ] || [ "$need_vm" = 1 ] || [ "$(cat "$tr_stamp" 2>/dev/null)" 
   echo "$tr_hash" >"$tr_stamp"
   built+=(transt_ros)
 fi
+
+# 3. .venv's Python finds the prefix without `source scripts/env.sh` (entry points from a clean shell):
+#    scripts/transt_ros_standalone.py, imported at start-up through a .pth file in site-packages.
+site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cmp -s scripts/transt_ros_standalone.py "$site/_transt_ros_standalone.py" \
+  || cp scripts/transt_ros_standalone.py "$site/_transt_ros_standalone.py"
+pth_line='import _transt_ros_standalone'
+[ "$(cat "$site/_transt_ros_standalone.pth" 2>/dev/null)" = "$pth_line" ] \
+  || echo "$pth_line" >"$site/_transt_ros_standalone.pth"
 
 if [ "${#built[@]}" -gt 0 ]; then
   # Smoke test: both halves of transt_ros import together, vision_msgs is there.

@@ -35,6 +35,7 @@ export PATH="$venv/bin:$PATH"
 export AMENT_PREFIX_PATH="$venv"
 export CMAKE_PREFIX_PATH="$venv"
 unset PYTHONPATH LD_LIBRARY_PATH COLCON_PREFIX_PATH
+export TRANST_STANDALONE_PREFIX=0   # .venv's _transt_ros_standalone.pth: leave .venv/ros_prefix out
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}"
 # The wheels' CMake exports must name this interpreter's include dirs (see build_interfaces.sh).
@@ -85,6 +86,13 @@ done
 while IFS= read -r f; do
   [ -f "$pkg/${f#transt_ros/}" ] || missing+=("$pkg/${f#transt_ros/}")
 done < <(cd src/transt_ros && find transt_ros -name '*.py' ! -path '*/__pycache__/*' | LC_ALL=C sort)
+# Every console command of setup.py, as a wrapper in bin/ (CMakeLists.txt).
+commands=()
+while IFS= read -r c; do
+  commands+=("$c")
+  [ -x "install/transt_ros/bin/$c" ] || missing+=("install/transt_ros/bin/$c")
+done < <(sed -n "s/^ *'\([a-z][a-z-]*\) = [a-z_.]*:[a-z_]*',\{0,1\}$/\1/p" src/transt_ros/setup.py)
+[ "${#commands[@]}" -gt 0 ] || fail "no console_scripts found in setup.py"
 for d in launch config; do
   if [ -n "$(ls -A "src/transt_ros/$d" 2>/dev/null)" ]; then
     [ -d "install/transt_ros/share/transt_ros/$d" ] || missing+=("install/transt_ros/share/transt_ros/$d/")
@@ -119,6 +127,12 @@ assert share.startswith(os.path.realpath(os.environ['TRANST_WS_INSTALL']) + os.s
 assert TrackerStatus.LOST == 2 and SetTarget.Response().accepted is False and Detection2D().bbox.size_x == 0.0
 print('import ok:', here)
 EOF
+  # The console commands resolve to the workspace's bin/ and run.
+  for c in "${commands[@]}"; do
+    [ "$(command -v "$c")" = "$ws/install/transt_ros/bin/$c" ] || { echo "$c resolves to $(command -v "$c")"; exit 1; }
+  done
+  transt-convert --help >/dev/null
+  transt-demo --help >/dev/null
 ) >>"$log" 2>&1 || fail "import of the installed packages"
 
-echo "colcon_check: OK (colcon build of transt_ros + vision_msgs in $(( $(date +%s) - start )) s; $ws/install)"
+echo "colcon_check: OK (colcon build of transt_ros + vision_msgs, ${#commands[@]} console commands, in $(( $(date +%s) - start )) s; $ws/install)"
