@@ -17,7 +17,8 @@ pytestmark = pytest.mark.ros
 from rclpy.serialization import serialize_message  # noqa: E402
 
 from transt_ros.bags import open_bag  # noqa: E402
-from transt_ros.bags.messages import image_message, ns_from_time  # noqa: E402
+from transt_ros.bags.messages import image_message  # noqa: E402
+from transt_ros.common.stamps import stamp_to_ns  # noqa: E402
 from transt_ros.evaluation.live_run import LiveSettings, run_live  # noqa: E402
 from transt_ros.evaluation.make_bag import SequenceSource, synthetic_sources, write_sequences_bag  # noqa: E402
 from transt_ros.evaluation.tracking_bag import header_stamp_ns, read_tracking_bag  # noqa: E402
@@ -129,7 +130,7 @@ def test_live_replay_counts_frames_the_node_skipped(short_bag, light_checkpoint,
     assert stats['detections_not_matching_a_bag_frame'] == 0
     bag_stamps = {int(stamp) for sequence in bag.sequences for stamp in sequence.stamps_ns}
     with open_bag(tmp_path / 'detections') as reader:
-        recorded = [ns_from_time(msg.header.stamp) for _, msg in reader.decoded()]
+        recorded = [stamp_to_ns(msg.header.stamp) for _, msg in reader.decoded()]
     assert len(recorded) == stats['detections_received'] > 0
     assert set(recorded) <= bag_stamps
     for sequence in bag.sequences:

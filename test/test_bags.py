@@ -20,11 +20,11 @@ from transt_ros.bags import BagError, create_bag, open_bag  # noqa: E402
 from transt_ros.bags.messages import (  # noqa: E402
     camera_info_message,
     detection_box,
-    detection_message,
     detection_score,
-    ns_from_time,
+    stamped_detection,
 )
 from transt_ros.bags.rosbag2 import DEFINITION_DELIMITER, message_definition, type_description_hash  # noqa: E402
+from transt_ros.common.stamps import stamp_to_ns  # noqa: E402
 from transt_ros.evaluation.make_bag import (  # noqa: E402
     CAMERA_INFO_TOPIC,
     GROUND_TRUTH_TOPIC,
@@ -69,13 +69,13 @@ def test_sequence_bag_round_trip_is_frame_identical(tmp_path, storage, compresse
         images = list(reader.decoded([image_topic]))
         truth = list(reader.decoded([GROUND_TRUTH_TOPIC]))
         infos = list(reader.decoded([CAMERA_INFO_TOPIC]))
-    assert [ns_from_time(msg.header.stamp) for _, msg in images] == expected_stamps
+    assert [stamp_to_ns(msg.header.stamp) for _, msg in images] == expected_stamps
     assert [raw.log_time_ns for raw, _ in images] == expected_stamps
     for index, (_, msg) in enumerate(images):
         assert msg.header.frame_id == 'camera'
         assert type(msg).__name__ == ('CompressedImage' if compressed else 'Image')
         np.testing.assert_array_equal(image_to_rgb_array(msg), frames[index])
-    assert [ns_from_time(msg.header.stamp) for _, msg in truth] == expected_stamps
+    assert [stamp_to_ns(msg.header.stamp) for _, msg in truth] == expected_stamps
     assert [msg.id for _, msg in truth] == ['first'] * 4 + ['second'] * 3
     for index, (_, msg) in enumerate(truth):
         absent = not np.all(np.isfinite(boxes[index]))
@@ -87,7 +87,7 @@ def test_sequence_bag_round_trip_is_frame_identical(tmp_path, storage, compresse
 
 def test_detection2d_fields_survive_a_bag_exactly(tmp_path):
     box = (10.125, -3.5, 40.25, 0.75)
-    original = detection_message(box, START_NS, 'optical', score=0.8125, class_id='cup', detection_id='7')
+    original = stamped_detection(box, START_NS, 'optical', score=0.8125, class_id='cup', detection_id='7')
     for path in (tmp_path / 'mcap' / 'det.mcap', tmp_path / 'sqlite' / 'det.db3'):
         with create_bag(path) as writer:
             writer.write_message('/detections', original, START_NS + 5)
@@ -98,7 +98,7 @@ def test_detection2d_fields_survive_a_bag_exactly(tmp_path):
         assert msg == original
         assert detection_box(msg) == box
         assert (msg.id, msg.results[0].hypothesis.class_id, msg.results[0].hypothesis.score) == ('7', 'cup', 0.8125)
-        assert ns_from_time(msg.header.stamp) == START_NS and msg.header.frame_id == 'optical'
+        assert stamp_to_ns(msg.header.stamp) == START_NS and msg.header.frame_id == 'optical'
 
 
 def test_mcap_follows_the_rosbag2_storage_plugin_layout(tmp_path):

@@ -1,4 +1,5 @@
-"""transt_ros.common: atomic writes, RGB image reading, the ROS environment choices, the seeds."""
+"""transt_ros.common: atomic writes, RGB image reading, the ROS environment choices, the seeds, the benchmark
+annotation readers (the same for training and evaluation)."""
 import os
 import stat
 import subprocess
@@ -10,6 +11,13 @@ import pytest
 import torch
 
 from transt_ros.common import files
+from transt_ros.common.benchmark_annotations import (
+    read_got10k_sequence,
+    read_lasot_sequence,
+    read_trackingnet_sequence,
+    require_dir,
+)
+from transt_ros.common.box_files import BoxFileError
 from transt_ros.common.files import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from transt_ros.common.images import ImageReadError, read_image_rgb
 from transt_ros.common.ros_environment import (
@@ -20,6 +28,8 @@ from transt_ros.common.ros_environment import (
     passive_openmp_env,
 )
 from transt_ros.common.seeds import HELD_OUT_DEMO_SEED, TRAINING_SCENE_SEED
+from transt_ros.evaluation.datasets import read_got10k, read_lasot, read_trackingnet
+from transt_ros.training.datasets import AnnotationError, Got10k, Lasot, TrackingNet
 
 
 class Unpicklable:
@@ -160,3 +170,89 @@ def test_training_scenes_and_the_demo_use_different_seeds():
     from transt_ros.training.synthetic import SyntheticVideos
 
     assert SyntheticVideos().seed == TRAINING_SCENE_SEED != HELD_OUT_DEMO_SEED
+
+
+BOXES = '1,2,3,4\n2,3,4,5\n3,4,5,6\n4,5,6,7\n'
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_got10k_absent_is_absence_1_or_cover_0_for_training_and_evaluation(tmp_path, caplog):
+    layouts = {  # (absence.label, cover.label) -> absent frames
+        'both': (('0\n1\n0\n0\n', '8\n0\n0\n3\n'), [False, True, True, False]),
+        'cover': ((None, '0\n1\n8\n0\n'), [True, False, False, True]),
+        'absence': (('0,0,1,0', None), [False, False, True, False]),
+        'short': ((None, '1\n0\n'), [False, True, False, False]),  # missing cover values: visible
+        'none': ((None, None), None),
+    }
+    for name, ((absence, cover), _) in layouts.items():
+        folder = tmp_path / 'val' / name
+        write(folder / 'groundtruth.txt', BOXES)
+        if absence is not None:
+            write(folder / 'absence.label', absence)
+        if cover is not None:
+            write(folder / 'cover.label', cover)
+    training = Got10k(str(tmp_path), split='val')
+    evaluation = {sequence.name: sequence for sequence in read_got10k(tmp_path, 'val')}
+    for index in range(len(training)):
+        name = training.sequence_name(index)
+        expected = layouts[name][1]
+        annotation = read_got10k_sequence(tmp_path / 'val' / name)
+        np.testing.assert_array_equal(annotation.boxes, np.loadtxt(BOXES.splitlines(), delimiter=','))
+        if expected is None:
+            assert annotation.absent is None and evaluation[name].absent is None
+            expected = [False] * 4
+        else:
+            assert annotation.absent.tolist() == expected and evaluation[name].absent.tolist() == expected
+        assert training.sequence_info(index).visible.tolist() == [not absent for absent in expected]
+    assert 'cover.label has 2 values for 4 frames' in caplog.text
+
+
+def test_lasot_flags_are_attributes_that_training_does_not_draw(tmp_path):
+    folder = tmp_path / 'cat' / 'cat-1'
+    write(folder / 'groundtruth.txt', '1,2,3,4\n0,0,0,0\n3,4,5,6\n4,5,6,7\n')
+    write(folder / 'full_occlusion.txt', '0,1,0,0')
+    write(folder / 'out_of_view.txt', '0\n0\n0\n1\n')
+    (folder / 'img').mkdir()
+    annotation = read_lasot_sequence(folder)
+    assert annotation.absent is None
+    assert {k: v.tolist() for k, v in annotation.attributes.items()} == {
+        'full_occlusion': [False, True, False, False], 'out_of_view': [False, False, False, True]}
+    (sequence,) = read_lasot(tmp_path)
+    assert sequence.absent is None and sequence.attributes.keys() == annotation.attributes.keys()
+    np.testing.assert_array_equal(sequence.ground_truth, annotation.boxes)
+    assert Lasot(str(tmp_path)).sequence_info(0).visible.tolist() == [True, False, True, False]
+
+
+def test_trackingnet_boxes_are_the_same_for_training_and_evaluation(tmp_path):
+    write(tmp_path / 'TRAIN_0' / 'anno' / 'abc.txt', BOXES)
+    annotation = read_trackingnet_sequence(tmp_path / 'TRAIN_0', 'abc')
+    assert annotation.absent is None and not annotation.attributes
+    (sequence,) = read_trackingnet(tmp_path, 'TRAIN_0')
+    np.testing.assert_array_equal(sequence.ground_truth, annotation.boxes)
+    np.testing.assert_array_equal(TrackingNet(str(tmp_path)).sequence_info(0).boxes, annotation.boxes)
+
+
+def test_a_malformed_annotation_names_file_and_line_in_training_and_evaluation(tmp_path):
+    folder = tmp_path / 'val' / 'seq'
+    write(folder / 'groundtruth.txt', '1,2,3,4\n1,2,3\n')
+    with pytest.raises(BoxFileError, match=r'seq/groundtruth.txt, line 2: 3 numbers, expected 4'):
+        read_got10k(tmp_path, 'val')
+    with pytest.raises(AnnotationError, match=r'seq/groundtruth.txt, line 2: 3 numbers, expected 4') as error:
+        Got10k(str(tmp_path), split='val').sequence_info(0)
+    assert error.value.reason == 'bad_annotation'
+    write(folder / 'groundtruth.txt', BOXES)
+    write(folder / 'cover.label', '8\nx\n')
+    with pytest.raises(BoxFileError, match=r'cover.label, line 2: not a number'):
+        read_got10k_sequence(folder)
+
+
+def test_require_dir_names_what_is_missing(tmp_path):
+    assert require_dir(tmp_path, 'root') == tmp_path
+    with pytest.raises(FileNotFoundError, match='GOT-10k root not found: no directory given'):
+        require_dir('', 'GOT-10k root')
+    with pytest.raises(FileNotFoundError, match=f'LaSOT root not found: {tmp_path / "x"} is not a directory'):
+        require_dir(tmp_path / 'x', 'LaSOT root')

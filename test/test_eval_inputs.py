@@ -27,6 +27,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore  # noqa: E
 from transt_ros.bags import BagError, open_bag  # noqa: E402
 from transt_ros.common.box_files import BoxFileError, read_box_file  # noqa: E402
 from transt_ros.common.ros_environment import choose_ros_domain_id  # noqa: E402
+from transt_ros.common.stamps import ns_to_sec_nanosec  # noqa: E402
 from transt_ros.evaluation.datasets import no_sequence_hint, read_got10k, read_lasot  # noqa: E402
 from transt_ros.evaluation.make_bag import synthetic_sources, write_sequences_bag  # noqa: E402
 from transt_ros.evaluation.tracking_bag import image_to_rgb_array, read_tracking_bag  # noqa: E402
@@ -77,7 +78,7 @@ def write_rosbags_bag(path: Path, storage=StoragePlugin.SQLITE3, mode=Compressio
             if ground_truth else None
         for index, rgb in enumerate(frames):
             stamp = START_NS + index * PERIOD_NS
-            header = Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id='camera')
+            header = Header(stamp=Time(*ns_to_sec_nanosec(stamp)), frame_id='camera')
             image = Image(header=header, height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8', is_bigendian=0,
                           step=rgb.shape[1] * 3, data=rgb.reshape(-1))
             writer.write(images, stamp, store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
@@ -86,7 +87,7 @@ def write_rosbags_bag(path: Path, storage=StoragePlugin.SQLITE3, mode=Compressio
             truth_stamp = stamp + truth_offset_ns
             x, y, w, h = BOXES[index]
             detection = store.types['vision_msgs/msg/Detection2D'](
-                header=Header(stamp=Time(sec=truth_stamp // 10**9, nanosec=truth_stamp % 10**9), frame_id='camera'),
+                header=Header(stamp=Time(*ns_to_sec_nanosec(truth_stamp)), frame_id='camera'),
                 results=[], bbox=store.types['vision_msgs/msg/BoundingBox2D'](
                     center=store.types['vision_msgs/msg/Pose2D'](
                         position=store.types['vision_msgs/msg/Point2D'](x=x + w / 2, y=y + h / 2), theta=0.0),
@@ -188,8 +189,9 @@ def test_box_file_errors_name_the_file_and_line(tmp_path):
     path.write_text('1,2,3,4\n\nNaN,NaN,NaN,NaN\nx,1,2,3\n')
     with pytest.raises(BoxFileError, match='line 4: not numbers'):
         read_box_file(path)
-    boxes = read_box_file(path, strict=False)  # training: a bad line costs its frame only
-    assert boxes.shape == (4, 4) and np.isnan(boxes[1:]).all()
+    path.write_text('1,2,3,4\n\nNaN,NaN,NaN,NaN\n\n\n')
+    boxes = read_box_file(path)  # an empty line inside is a NaN row, empty lines at the end are no rows
+    assert boxes.shape == (3, 4) and np.isnan(boxes[1:]).all()
 
 
 def test_sequence_folder_hints_and_skipped_folders(tmp_path, caplog):
@@ -197,8 +199,11 @@ def test_sequence_folder_hints_and_skipped_folders(tmp_path, caplog):
     sequence.mkdir(parents=True)
     np.savetxt(sequence / 'groundtruth.txt', BOXES, delimiter=',')
     (tmp_path / 'val' / 'GOT-10k_Val_000002').mkdir()
-    assert [s.name for s in read_got10k(tmp_path)] == ['GOT-10k_Val_000001']
+    sequences = read_got10k(tmp_path)
+    assert [s.name for s in sequences] == ['GOT-10k_Val_000001']
+    assert sequences.skipped == (tmp_path / 'val' / 'GOT-10k_Val_000002',)  # returned, no module state
     assert 'skipped 1 folder(s) without groundtruth.txt: GOT-10k_Val_000002' in caplog.text
+    assert read_got10k(tmp_path / 'val', 'GOT-10k_Val_000002').skipped == ()
     hint = f'one sequence folder: pass the data set root instead, e.g. {tmp_path}'
     with pytest.raises(FileNotFoundError, match=hint):
         read_got10k(sequence)
@@ -207,6 +212,8 @@ def test_sequence_folder_hints_and_skipped_folders(tmp_path, caplog):
     np.savetxt(lasot / 'groundtruth.txt', BOXES, delimiter=',')
     assert read_lasot(lasot) == []
     assert f'e.g. {tmp_path / "lasot"}' in no_sequence_hint('lasot', lasot)
+    assert no_sequence_hint('got10k', tmp_path, 'val', sequences.skipped).endswith(
+        '(1 folder(s) skipped for lack of ground truth)')
 
 
 def test_domain_id_honours_ros_domain_id():

@@ -10,7 +10,7 @@ from transt_ros.evaluation.report import (
     comparison_table,
     metrics_document,
     plot_success,
-    write_overlay_video,
+    write_frames_overlay_video,
     write_report,
 )
 
@@ -80,7 +80,7 @@ def test_overlay_video_mp4_or_gif(tmp_path):
     truth = np.tile([10.0, 10.0, 20.0, 15.0], (len(paths), 1))
     predicted = truth + 2.0
     predicted[3] = np.nan
-    written = write_overlay_video(tmp_path / 'overlay.mp4', paths, predicted, truth, scores=np.linspace(0, 1, 6))
+    written = write_frames_overlay_video(tmp_path / 'overlay.mp4', paths, predicted, truth, scores=np.linspace(0, 1, 6))
     assert written.suffix in ('.mp4', '.gif') and written.stat().st_size > 0
     if written.suffix == '.mp4':
         capture = cv2.VideoCapture(str(written))
@@ -92,7 +92,7 @@ def test_overlay_video_mp4_or_gif(tmp_path):
 def test_overlay_gif_when_asked(tmp_path):
     paths = make_frames(tmp_path, count=3)
     boxes = np.tile([5.0, 5.0, 10.0, 10.0], (3, 1))
-    written = write_overlay_video(tmp_path / 'overlay.gif', paths, boxes)
+    written = write_frames_overlay_video(tmp_path / 'overlay.gif', paths, boxes)
     assert written.suffix == '.gif'
     import imageio.v2 as imageio
 
@@ -119,7 +119,7 @@ def test_overlay_gif_fallback_keeps_every_frame(tmp_path, monkeypatch):
     monkeypatch.setattr(cv2, 'VideoWriter', NoEncoder)
     paths = make_frames(tmp_path, count=4)
     truth = np.tile([10.0, 10.0, 20.0, 15.0], (4, 1))
-    written = write_overlay_video(tmp_path / 'overlay.mp4', paths, truth + 2.0, truth)
+    written = write_frames_overlay_video(tmp_path / 'overlay.mp4', paths, truth + 2.0, truth)
     assert written == tmp_path / 'overlay.gif'
     import imageio.v2 as imageio
 

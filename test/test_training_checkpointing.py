@@ -23,7 +23,7 @@ def test_a_failed_save_leaves_the_previous_checkpoints_and_no_temp_file(tmp_path
         manager.save({'value': torch.tensor(2)}, 20)
     monkeypatch.undo()
     assert manager.latest() == manager.path_for(10)
-    assert checkpointing.load(manager.latest())['value'].item() == 1
+    assert checkpointing.read_training_checkpoint(manager.latest())['value'].item() == 1
     assert [p.name for p in tmp_path.iterdir()] == ['checkpoint_step000000010.pth']
 
 
@@ -34,7 +34,7 @@ def test_manager_keeps_the_last_n_and_finds_the_latest(tmp_path):
         manager.save({'step': step}, step)
     (tmp_path / 'checkpoints' / 'notes.txt').write_text('ignored')
     assert [p.name for p in manager.checkpoints()] == ['checkpoint_step000000020.pth', 'checkpoint_step000000100.pth']
-    assert checkpointing.load(manager.latest())['step'] == 100
+    assert checkpointing.read_training_checkpoint(manager.latest())['step'] == 100
 
 
 def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
@@ -47,6 +47,6 @@ def test_rng_states_survive_a_weights_only_round_trip(tmp_path):
     random.seed(7)
     np.random.seed(7)
     torch.manual_seed(7)
-    restore_rng_state(checkpointing.load(tmp_path / 'rng.pth')['rng'])
+    restore_rng_state(checkpointing.read_training_checkpoint(tmp_path / 'rng.pth')['rng'])
     again = (random.random(), np.random.standard_normal(), np.random.random(), torch.rand(3))
     assert expected[:3] == again[:3] and torch.equal(expected[3], again[3])

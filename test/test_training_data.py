@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from transt_ros.training.config import load_config
-from transt_ros.training.datasets import Coco, CustomVideos, FrameError, Got10k, Lasot, TrackingNet
+from transt_ros.training.datasets import AnnotationError, Coco, CustomVideos, FrameError, Got10k, Lasot, TrackingNet
 from transt_ros.training.processing import CropSettings, PairProcessing
 from transt_ros.training.sampler import SKIP_REASONS, PairDataset, StepBatchSampler
 from transt_ros.training.synthetic import SyntheticVideos
@@ -105,14 +105,18 @@ def test_custom_reader_and_its_absent_and_malformed_lines(tmp_path):
     folder = tmp_path / 'my_video'
     for i in range(4):
         write_frame(folder / 'frames' / f'{i:04d}.png')
-    (folder / 'boxes.txt').write_text('10 12 20 16\n\nnan,nan,nan,nan\n1,2,three,4\n10\t12\t20\t16\n')
+    (folder / 'boxes.txt').write_text('10 12 20 16\n\nnan,nan,nan,nan\n1,2,-3,4\n10\t12\t20\t16\n\n')
     dataset = CustomVideos(str(tmp_path))
     info = dataset.sequence_info(0)
-    assert info.visible.tolist() == [True, False, False, False, True]
-    assert info.num_invalid_boxes == 1  # the malformed line; empty/NaN lines mean "absent"
+    assert info.visible.tolist() == [True, False, False, False, True]  # the empty line at the end is no frame
+    assert info.num_invalid_boxes == 0  # empty/NaN lines and w/h <= 0 mean "absent"
     assert dataset.frame(0, 3).shape == (48, 64, 3)
     with pytest.raises(FrameError, match='no frame 4'):
         dataset.frame(0, 4)
+    (folder / 'boxes.txt').write_text('10 12 20 16\n1,2,three,4\n')  # malformed: the video is skipped
+    with pytest.raises(AnnotationError, match=r'boxes.txt, line 2: not numbers') as error:
+        dataset.sequence_info(0)
+    assert error.value.reason == 'bad_annotation'
 
 
 def test_synthetic_videos_are_deterministic_and_boxes_match_the_frames():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from transt_ros.training.checkpointing import load
+from transt_ros.training.checkpointing import read_training_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     assert rank0['losses'] != rank1['losses']  # each rank trained on its own samples
     for name, tensor in rank0['state'].items():
         assert torch.equal(tensor, rank1['state'][name]), name
-    checkpoint = load(out / 'checkpoints' / 'checkpoint_step000000003.pth')
+    checkpoint = read_training_checkpoint(out / 'checkpoints' / 'checkpoint_step000000003.pth')
     assert len(checkpoint['rng']) == 2 and checkpoint['steps_per_epoch'] == 2  # 8 samples / (2 x 2 ranks)
     for name, tensor in checkpoint['model'].items():
         assert torch.equal(tensor, rank0['state'][name]), name

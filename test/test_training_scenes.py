@@ -76,7 +76,7 @@ def test_effects_do_what_they_say():
             'target'].texture.std()
     # Look-alikes: layers with the target's own texture.
     alike = scenes(['distractors']).scenes.video(index)
-    assert any(layer.texture[0] == 'target' for layer in alike.behind + alike.front)
+    assert any(layer.texture.source == 'target' for layer in alike.behind + alike.front)
     # Motion blur: the same fast-moving target, with fewer sharp edges than at a zero exposure time.
     full_size = dict(frame_width=320, frame_height=240, min_object_size=32, max_object_size=64)
     blurred, sharp = scenes(['motion_blur'], **full_size), scenes(['motion_blur'], **full_size)

@@ -9,7 +9,7 @@ import torch
 from transt_ros.checkpoint import FORMAT_VERSION, load_model, save_checkpoint
 from transt_ros.model import build_transt
 from transt_ros.training import cli
-from transt_ros.training.checkpointing import load
+from transt_ros.training.checkpointing import read_training_checkpoint
 from transt_ros.training.config import load_config
 from transt_ros.training.trainer import Trainer
 
@@ -62,7 +62,7 @@ def test_command_line_run_writes_logs_and_loadable_checkpoints(tmp_path):
     assert cli.main([str(TINY), '--set', f'train.output_dir={out}', '--set', 'train.max_steps=2',
                      '--set', 'train.log_every=1', '--set', 'train.progress_bar=false',
                      '--set', 'data.datasets.0.num_videos=10']) == 0
-    checkpoint = load(out / 'checkpoints' / 'checkpoint_step000000002.pth')  # weights_only=True
+    checkpoint = read_training_checkpoint(out / 'checkpoints' / 'checkpoint_step000000002.pth')  # weights_only=True
     assert {'model', 'config', 'meta', 'optimizer', 'scheduler', 'epoch', 'step', 'rng'} <= set(checkpoint)
     assert checkpoint['step'] == 2 and checkpoint['config']['d_model'] == 64
     model = load_model(out / 'checkpoints' / 'checkpoint_step000000002.pth')
@@ -76,7 +76,7 @@ def test_command_line_run_writes_logs_and_loadable_checkpoints(tmp_path):
     assert np.isfinite(losses).all() and min(losses) > 0
     assert float(rows[0]['samples_per_s']) > 0 and 'skipped_missing_frame' in rows[0]
     assert any((out / 'tensorboard').glob('events.out.tfevents.*'))
-    meta = load(out / 'model.pth')['meta']
+    meta = read_training_checkpoint(out / 'model.pth')['meta']
     assert meta['format_version'] == FORMAT_VERSION and meta['created_by'] == 'transt-train' and meta['step'] == 2
     # Finished: a second invocation resumes at step 2 and has nothing to do: no new log rows,
     # checkpoints or weights (every file outside tensorboard/ is byte for byte the same).

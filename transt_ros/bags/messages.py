@@ -19,18 +19,16 @@ from vision_msgs.msg import Detection2D
 from ..common import detections
 from ..common.detections import detection_box as detection_box  # re-exported
 from ..common.detections import detection_score as detection_score  # re-exported
+from ..common.stamps import ns_to_sec_nanosec
 
 COMPRESSED_FORMATS = ('jpeg', 'png')
 DEFAULT_HORIZONTAL_FOV_DEG = 60.0
 
 
 def time_from_ns(stamp_ns: int) -> Time:
-    seconds, nanoseconds = divmod(int(stamp_ns), 1_000_000_000)
+    """A builtin_interfaces/Time of integer nanoseconds (back: :func:`transt_ros.common.stamps.stamp_to_ns`)."""
+    seconds, nanoseconds = ns_to_sec_nanosec(stamp_ns)
     return Time(sec=seconds, nanosec=nanoseconds)
-
-
-def ns_from_time(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def header(stamp_ns: int, frame_id: str) -> Header:
@@ -79,9 +77,10 @@ def camera_info_message(width: int, height: int, stamp_ns: int, frame_id: str = 
         p=[focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
-def detection_message(box_xywh, stamp_ns: int, frame_id: str = 'camera', score: float = 1.0,
+def stamped_detection(box_xywh, stamp_ns: int, frame_id: str = 'camera', score: float = 1.0,
                       class_id: str = 'target', detection_id: str = '') -> Detection2D:
-    """A vision_msgs/Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis."""
-    return detections.detection_message(header(stamp_ns, frame_id), box_xywh, score, class_id, detection_id)
+    """A vision_msgs/Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis, stamped ``stamp_ns``
+    (a bag's ground truth; no check, a zero box is written as it is)."""
+    return detections.detection_from_box(header(stamp_ns, frame_id), box_xywh, score, class_id, detection_id)
 
 

@@ -1,19 +1,18 @@
 """Box files of the tracking benchmarks (GOT-10k, LaSOT, TrackingNet, OTB, UAV123 ground truth and
-results; a custom video's ``boxes.txt``) and their per-frame flag files: one home for training and
-evaluation.
+results; a custom video's ``boxes.txt``) and their per-frame flag files: one home, one contract, for
+training and evaluation (the benchmark layouts that use them: :mod:`.benchmark_annotations`).
 
 A box file has one line per frame, ``x,y,w,h`` in pixels (top-left corner), separated by commas,
-tabs, spaces or semicolons; ``nan`` values are allowed (UAV123 marks an absent target so). Two
-ways to read one:
-
-* :func:`read_box_file` (evaluation): strict. A line that is not 4 numbers raises
-  :class:`BoxFileError` naming the file and the line; an empty line inside the file is a NaN row
-  (the frame keeps its place); empty lines at the end are ignored.
-* :func:`parse_box_lines` / ``read_box_file(..., strict=False)`` (training): tolerant. A malformed
-  line becomes a NaN row and is reported in the ``parsed`` mask, so a bad line costs one frame.
+tabs, spaces or semicolons; ``nan`` values are allowed (UAV123 marks an absent target so).
+:func:`read_box_file` is strict: a line that is not 4 numbers raises :class:`BoxFileError` naming the
+file and the line; an empty line inside the file is a NaN row (the frame keeps its place); empty
+lines at the end are ignored. Flag and value files (:func:`read_flag_file`, :func:`read_value_file`)
+hold one number per frame; one that is not a number raises :class:`BoxFileError` naming the file and
+the line, and a file with more or fewer values than the frames is cut or padded, with a warning.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 SEPARATORS = re.compile(r'[,\s;]+')
+LOGGER = logging.getLogger(__name__)
 
 
 class BoxFileError(ValueError):
@@ -43,22 +43,6 @@ def read_lines(path: str | os.PathLike) -> list[str]:
         raise BoxFileError(path, f'cannot read ({error.strerror or error})') from None
 
 
-def parse_box_lines(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Lines of ``x,y,w,h`` -> ``(N, 4)`` boxes and ``(N,)`` parse-ok (tolerant).
-
-    Empty lines and ``nan`` values give NaN rows; malformed lines give NaN rows with parse-ok False.
-    """
-    boxes = np.full((len(lines), 4), np.nan)
-    parsed = np.ones(len(lines), dtype=bool)
-    for row, line in enumerate(lines):
-        values = _numbers(line)
-        if values is None or (values and len(values) != 4):
-            parsed[row] = False
-        elif values:
-            boxes[row] = values
-    return boxes, parsed
-
-
 def _numbers(line: str) -> list[float] | None:
     fields = [item for item in SEPARATORS.split(line.strip()) if item]
     try:
@@ -67,13 +51,11 @@ def _numbers(line: str) -> list[float] | None:
         return None
 
 
-def read_box_file(path: str | os.PathLike, strict: bool = True) -> np.ndarray:
+def read_box_file(path: str | os.PathLike) -> np.ndarray:
     """``(N, 4)`` float boxes of a box file (see the module docstring); ``(0, 4)`` for an empty file."""
     lines = read_lines(path)
     while lines and not lines[-1].strip():
         lines.pop()
-    if not strict:
-        return parse_box_lines(lines)[0]
     boxes = np.full((len(lines), 4), np.nan)
     for row, line in enumerate(lines):
         values = _numbers(line)
@@ -89,8 +71,8 @@ def read_box_file(path: str | os.PathLike, strict: bool = True) -> np.ndarray:
 def read_value_file(path: str | os.PathLike, length: int | None = None, fill: float = 0.0) -> np.ndarray | None:
     """Numbers, one per frame (one per line or comma separated), or None when there is no such file.
 
-    With ``length`` the values are padded with ``fill`` or cut to it. Raises :class:`BoxFileError`
-    naming the file and the line of a value that is not a number.
+    With ``length`` the values are padded with ``fill`` or cut to it (with a warning when the count
+    differs). Raises :class:`BoxFileError` naming the file and the line of a value that is not a number.
     """
     path = Path(path)
     if not path.is_file():
@@ -104,6 +86,10 @@ def read_value_file(path: str | os.PathLike, length: int | None = None, fill: fl
                 raise BoxFileError(path, f'not a number: {item[:30]!r}', row + 1) from None
     array = np.array(values, dtype=np.float64)
     if length is not None:
+        if len(array) != length:
+            LOGGER.warning('%s has %d values for %d frames; %s', path, len(array), length,
+                           f'the last {len(array) - length} ignored' if len(array) > length
+                           else f'the missing ones taken as {fill:g}')
         if len(array) < length:
             array = np.concatenate([array, np.full(length - len(array), fill)])
         array = array[:length]
@@ -111,6 +97,7 @@ def read_value_file(path: str | os.PathLike, length: int | None = None, fill: fl
 
 
 def read_flag_file(path: str | os.PathLike, length: int | None = None) -> np.ndarray | None:
-    """0/1 flags per frame as bool (missing trailing entries: False); None when there is no such file."""
+    """0/1 flags per frame as bool (with ``length``: missing trailing entries False); None when there is
+    no such file."""
     values = read_value_file(path, length)
     return None if values is None else values > 0

@@ -10,8 +10,11 @@ from __future__ import annotations
 from vision_msgs.msg import Detection2D, ObjectHypothesisWithPose
 
 
-def detection_message(header, box_xywh, score: float, class_id: str, detection_id: str) -> Detection2D:
-    """A Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis; ``header`` is copied in."""
+def detection_from_box(header, box_xywh, score: float, class_id: str, detection_id: str) -> Detection2D:
+    """A Detection2D of a top-left ``(x, y, w, h)`` box with one hypothesis; ``header`` is copied in.
+
+    No check: the tracker's outputs go through ``ros.detection_messages.detection_message`` (never
+    NaN), a bag's through ``bags.messages.stamped_detection``."""
     x, y, width, height = (float(value) for value in box_xywh)
     detection = Detection2D(header=header, id=str(detection_id))
     detection.bbox.center.position.x = x + width / 2.0
@@ -22,7 +25,6 @@ def detection_message(header, box_xywh, score: float, class_id: str, detection_i
     hypothesis.hypothesis.score = float(score)
     detection.results = [hypothesis]
     return detection
-
 
 def detection_box(msg: Detection2D) -> tuple[float, float, float, float]:
     """The top-left ``(x, y, w, h)`` box of a Detection2D."""

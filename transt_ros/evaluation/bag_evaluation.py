@@ -29,7 +29,7 @@ from .live_run import LiveSettings, run_live
 from .metrics import DatasetMetrics
 from .offline_run import empty_run, run_offline, transt_tracker
 from .reference_trackers import OpenCVTracker, check_reference_names
-from .report import FPS_DEFINITION, draw_overlay, write_report, write_video
+from .report import FPS_DEFINITION, draw_evaluation_overlay, write_report, write_video
 from .run_dataset import SequenceRun
 from .scoring import score_runs
 from .tracking_bag import GROUND_TRUTH_TOPIC, TrackingBag, read_tracking_bag
@@ -49,13 +49,13 @@ def _multi_object_overlay_frames(bag: TrackingBag, runs: dict[str, SequenceRun])
         for sequence_index, frame_index in bag.tracks_of(image_index):
             sequence = bag.sequences[sequence_index]
             run = runs.get(sequence.name)
-            image = draw_overlay(image, frame_index, run.boxes[frame_index] if run is not None else None,
+            image = draw_evaluation_overlay(image, frame_index, run.boxes[frame_index] if run is not None else None,
                                  sequence.ground_truth[frame_index])
         frames.append(image)
     return frames
 
 
-def write_overlay_video(path: Path, bag: TrackingBag, runs: dict[str, SequenceRun], fps: float) -> Path:
+def write_bag_overlay_video(path: Path, bag: TrackingBag, runs: dict[str, SequenceRun], fps: float) -> Path:
     """Every frame with the ground truth (green) and ``runs``' box (red); MP4, else GIF."""
     frames = _multi_object_overlay_frames(bag, runs) if bag.multi_object else []
     for sequence_index, frame_index, rgb in ([] if bag.multi_object else bag.frames()):
@@ -63,7 +63,7 @@ def write_overlay_video(path: Path, bag: TrackingBag, runs: dict[str, SequenceRu
         run = runs.get(sequence.name)
         predicted = run.boxes[frame_index] if run is not None else None
         score = float(run.scores[frame_index]) if run is not None else None
-        image = draw_overlay(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), frame_index, predicted,
+        image = draw_evaluation_overlay(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), frame_index, predicted,
                              sequence.ground_truth[frame_index], score)
         cv2.putText(image, sequence.name, (4, image.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1,
                     cv2.LINE_AA)
@@ -114,6 +114,67 @@ def _check_arguments(bag_path: Path, checkpoint: Path, mode: str, rate: float, r
         raise FileNotFoundError(f'{ground_truth_file}: no such ground-truth file')
 
 
+def _live_transt_run(bag: TrackingBag, results_dir: Path, settings: LiveSettings, overwrite: bool, progress: bool
+                     ) -> tuple[dict[str, SequenceRun], dict, bool]:
+    """``(runs, live stats, taken from disk)`` of TransT through the ROS pipeline: the stored ones when
+    every sequence is there at the same rate (not with ``overwrite``), else a new live run, saved."""
+    live_dir = results_dir / 'transt-live'
+    stored = {} if overwrite else finished_runs(live_dir, bag, 'live')
+    stats_file = live_dir / LIVE_STATS_FILE
+    stored_stats = json.loads(stats_file.read_text()) if stored and stats_file.is_file() else {}
+    if len(stored) == len(bag.sequences) and stored_stats.get('rate') == settings.rate:
+        return stored, stored_stats, True
+    live = run_live(bag, settings, progress)
+    for run in live.runs.values():
+        _save_run(live_dir, run)
+    atomic_write_text(stats_file, json.dumps(live.stats, indent=2, default=str))
+    return live.runs, live.stats, False
+
+
+def _offline_runs(bag: TrackingBag, results_dir: Path, names: list[str], checkpoint: Path, device: str,
+                  precision: str, overwrite: bool, progress: bool
+                  ) -> tuple[dict[str, dict[str, SequenceRun]], list[str]]:
+    """``({tracker: {sequence: run}}, trackers with runs taken from disk)`` of the in-process trackers
+    ``names`` (TransT ones on ``device``, OpenCV ones on the CPU); each new run is saved as it finishes."""
+    devices = {name: (device if name.startswith('transt') else 'cpu') for name in names}
+    finished = {} if overwrite else {name: finished_runs(results_dir / name, bag, devices[name]) for name in names}
+    todo = [name for name in names if len(finished.get(name, {})) < len(bag.sequences)]
+    trackers = {name: (transt_tracker(checkpoint, device, precision) if name.startswith('transt')
+                       else OpenCVTracker(name)) for name in todo}
+    runs: dict[str, dict[str, SequenceRun]] = {}
+    if trackers:
+        runs.update(run_offline(bag, trackers, progress, devices, finished,
+                                lambda name, run: _save_run(results_dir / name, run)))
+    resumed = []
+    for name in names:
+        if name not in trackers:
+            runs[name] = finished[name]
+        if finished.get(name):
+            resumed.append(name)
+    return runs, resumed
+
+
+def _bag_metadata(bag: TrackingBag, bag_path: Path, mode: str, rate: float, checkpoint: Path, device: str,
+                  precision: str, references: Sequence[str], resumed: list[str]) -> dict:
+    return {
+        'bag': str(Path(bag_path)), 'mode': mode, 'rate': rate if mode == 'live' else None,
+        'checkpoint': str(checkpoint), 'device': device, 'precision': precision, 'protocol': PROTOCOL,
+        're_initialisation': 'none',
+        'latency': ('transt-live: image published -> detection received (end to end); offline trackers: '
+                    'initialize()/track() call time'),
+        'fps': FPS_DEFINITION,
+        'image_topic': bag.image_topic, 'ground_truth_topic': bag.ground_truth_topic,
+        'ground_truth': bag.matching_summary(),
+        'frame_period_s': bag.frame_period_s, 'n_frames': bag.n_frames,
+        'sequences': [{'name': s.name, 'frames': len(s), 'init_frame': s.init_frame} for s in bag.sequences],
+        'multi_object': {'tracks': len(bag.sequences), 'max_tracks_per_image': bag.max_tracks_per_image,
+                         'scored': 'every track as a sequence; the aggregate is the mean over tracks'}
+        if bag.multi_object else None,
+        'references': list(references),
+        'resumed_from_disk': sorted(resumed),
+    }
+
+
 def evaluate_bag(bag_path: Path, checkpoint: Path, out_dir: Path, mode: str = 'offline', rate: float = 1.0,
                  record: Path | None = None, references: Sequence[str] = ('csrt', 'kcf'), device: str = 'cpu',
                  precision: str = 'fp32', offline_transt_in_live: bool = True, video: bool = True,
@@ -138,63 +199,29 @@ def evaluate_bag(bag_path: Path, checkpoint: Path, out_dir: Path, mode: str = 'o
     live_stats = None
     resumed: list[str] = []
     if mode == 'live':
-        live_dir = results_dir / 'transt-live'
-        stored = {} if overwrite else finished_runs(live_dir, bag, 'live')
-        stats_file = live_dir / LIVE_STATS_FILE
-        stored_stats = json.loads(stats_file.read_text()) if stored and stats_file.is_file() else {}
-        if len(stored) == len(bag.sequences) and stored_stats.get('rate') == rate:
-            all_runs['transt-live'], live_stats = stored, stored_stats
+        settings = LiveSettings(checkpoint, device=device, precision=precision, rate=rate, domain_id=domain_id,
+                                record=record, log_path=out_dir / 'bringup.log')
+        all_runs['transt-live'], live_stats, from_disk = _live_transt_run(bag, results_dir, settings, overwrite,
+                                                                          progress)
+        if from_disk:
             resumed.append('transt-live')
-        else:
-            settings = LiveSettings(checkpoint, device=device, precision=precision, rate=rate, domain_id=domain_id,
-                                    record=record, log_path=out_dir / 'bringup.log')
-            live = run_live(bag, settings, progress)
-            all_runs['transt-live'], live_stats = live.runs, live.stats
-            for run in live.runs.values():
-                _save_run(live_dir, run)
-            atomic_write_text(stats_file, json.dumps(live.stats, indent=2, default=str))
     names = list(references)
     if mode == 'offline' or offline_transt_in_live:
         names.insert(0, 'transt' if mode == 'offline' else 'transt-offline')
-    devices = {name: (device if name.startswith('transt') else 'cpu') for name in names}
-    finished = {} if overwrite else {name: finished_runs(results_dir / name, bag, devices[name]) for name in names}
-    todo = [name for name in names if len(finished.get(name, {})) < len(bag.sequences)]
-    trackers = {name: (transt_tracker(checkpoint, device, precision) if name.startswith('transt')
-                       else OpenCVTracker(name)) for name in todo}
-    if trackers:
-        all_runs.update(run_offline(bag, trackers, progress, devices, finished,
-                                    lambda name, run: _save_run(results_dir / name, run)))
-    for name in names:
-        if name not in trackers:
-            all_runs[name] = finished[name]
-        if finished.get(name):
-            resumed.append(name)
+    offline, offline_resumed = _offline_runs(bag, results_dir, names, checkpoint, device, precision, overwrite,
+                                             progress)
+    all_runs.update(offline)
+    resumed += offline_resumed
     results = {name: score_runs(runs, bag.sequences) for name, runs in all_runs.items()}
-    metadata = {
-        'bag': str(Path(bag_path)), 'mode': mode, 'rate': rate if mode == 'live' else None,
-        'checkpoint': str(checkpoint), 'device': device, 'precision': precision, 'protocol': PROTOCOL,
-        're_initialisation': 'none',
-        'latency': ('transt-live: image published -> detection received (end to end); offline trackers: '
-                    'initialize()/track() call time'),
-        'fps': FPS_DEFINITION,
-        'image_topic': bag.image_topic, 'ground_truth_topic': bag.ground_truth_topic,
-        'ground_truth': bag.matching_summary(),
-        'frame_period_s': bag.frame_period_s, 'n_frames': bag.n_frames,
-        'sequences': [{'name': s.name, 'frames': len(s), 'init_frame': s.init_frame} for s in bag.sequences],
-        'multi_object': {'tracks': len(bag.sequences), 'max_tracks_per_image': bag.max_tracks_per_image,
-                         'scored': 'every track as a sequence; the aggregate is the mean over tracks'}
-        if bag.multi_object else None,
-        'references': list(references),
-        'resumed_from_disk': sorted(resumed),
-    }
+    metadata = _bag_metadata(bag, bag_path, mode, rate, checkpoint, device, precision, references, resumed)
     if live_stats is not None:
         metadata['live'] = live_stats
     paths = dict(write_report(out_dir, results, metadata, print_table=print_table))
     if video:
         shown = 'transt-live' if 'transt-live' in all_runs else 'transt'
         if shown in all_runs:
-            paths['video'] = write_overlay_video(out_dir / f'overlay_{shown}.mp4', bag, all_runs[shown],
-                                                 1.0 / bag.frame_period_s if bag.frame_period_s > 0 else 30.0)
+            paths['video'] = write_bag_overlay_video(out_dir / f'overlay_{shown}.mp4', bag, all_runs[shown],
+                                                     1.0 / bag.frame_period_s if bag.frame_period_s > 0 else 30.0)
     metadata['wall_time_s'] = time.monotonic() - started
     return BagEvaluation(results, metadata, paths, live_stats)
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from .datasets import (
     DATASET_READERS,
-    SKIPPED_FOLDERS,
     Sequence,
+    SequenceList,
     check_run_settings,
     no_sequence_hint,
     read_dataset,
@@ -67,34 +67,27 @@ def _stored_run(directory: Path, sequence: Sequence) -> SequenceRun | None:
     return SequenceRun(sequence.name, boxes, np.full(len(sequence), np.nan), times, first_valid_frame(sequence))
 
 
-def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, workers: int = 1,
-                     devices: list[str] | None = None, names: list[str] | None = None, split: str | None = None,
-                     references: list[str] | None = None, precision: str = 'fp32', progress: bool = True,
-                     overwrite: bool = False) -> dict:
-    """Run TransT (and references) over a benchmark; write results, submissions and the report.
-
-    Returns ``{'runs': {tracker: {sequence: SequenceRun}}, 'results': {tracker: DatasetMetrics}, 'paths': ...}``.
-    """
-    check_dataset_arguments(kind, checkpoint, workers, devices, references)
-    started = time.monotonic()
+def _selected_sequences(kind: str, root: Path, split: str | None, names: list[str] | None) -> SequenceList:
+    """The data set's sequences (only ``names`` when given), with the folders the reader skipped;
+    ValueError for an unknown name or when there is none."""
     sequences = read_dataset(kind, root, **({'split': split} if split else {}))
-    skipped = [str(folder) for folder in SKIPPED_FOLDERS]
     if names:
-        known = {sequence.name for sequence in sequences}
-        unknown = sorted(set(names) - known)
+        unknown = sorted(set(names) - {sequence.name for sequence in sequences})
         if unknown:
             raise ValueError(f'unknown sequence(s) {", ".join(unknown)} in {root}')
-        sequences = [sequence for sequence in sequences if sequence.name in set(names)]
+        sequences = SequenceList((sequence for sequence in sequences if sequence.name in set(names)),
+                                 sequences.skipped)
     if not sequences:
-        raise ValueError(no_sequence_hint(kind, root, split))
-    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision)}
-    for reference in references or []:
-        factories[reference] = functools.partial(build_reference_tracker, reference)
-    out_dir = Path(out_dir)
-    results_dir = out_dir / 'results'
-    check_run_settings(results_dir, {'dataset': kind, 'root': str(Path(root).resolve()), 'split': split,
-                                     'checkpoint': str(Path(checkpoint).resolve()), 'precision': precision},
-                       overwrite)
+        raise ValueError(no_sequence_hint(kind, root, split, sequences.skipped))
+    return sequences
+
+
+def _run_trackers(factories: dict, sequences: list[Sequence], kind: str, results_dir: Path, workers: int,
+                  devices: list[str] | None, progress: bool, overwrite: bool
+                  ) -> tuple[dict[str, dict[str, SequenceRun]], dict[str, int]]:
+    """Every tracker of ``factories`` on every sequence, each run saved as it finishes; the runs already
+    under ``results_dir`` are taken from there (not with ``overwrite``). Returns the runs
+    ``{tracker: {sequence: run}}`` and how many were taken from disk per tracker."""
     runs: dict[str, dict[str, SequenceRun]] = {}
     resumed: dict[str, int] = {}
     for name, factory in factories.items():
@@ -113,8 +106,14 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
         new = evaluate_sequences(factory, todo, workers, devices if name == 'transt' else None, progress, save,
                                  desc=name)
         runs[name] = {s.name: done.get(s.name) or new[s.name] for s in sequences}
-    paths: dict[str, Path] = {'results': results_dir}
-    test_sequences = [sequence for sequence in sequences if not sequence.fully_annotated]
+    return runs, resumed
+
+
+def _write_submissions(out_dir: Path, kind: str, runs: dict[str, dict[str, SequenceRun]],
+                       test_sequences: list[Sequence]) -> dict[str, Path]:
+    """The GOT-10k / TrackingNet server files of the sequences without ground truth; their folders by
+    ``submission_<tracker>``."""
+    paths = {}
     if test_sequences and kind in ('got10k', 'trackingnet'):
         for name, tracker_runs in runs.items():
             directory = out_dir / 'submission' / kind / name
@@ -125,6 +124,31 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
                 else:
                     write_trackingnet_submission(directory, run.name, run.boxes)
             paths[f'submission_{name}'] = directory
+    return paths
+
+
+def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, workers: int = 1,
+                     devices: list[str] | None = None, names: list[str] | None = None, split: str | None = None,
+                     references: list[str] | None = None, precision: str = 'fp32', progress: bool = True,
+                     overwrite: bool = False) -> dict:
+    """Run TransT (and references) over a benchmark; write results, submissions and the report.
+
+    Returns ``{'runs': {tracker: {sequence: SequenceRun}}, 'results': {tracker: DatasetMetrics}, 'paths': ...}``.
+    """
+    check_dataset_arguments(kind, checkpoint, workers, devices, references)
+    started = time.monotonic()
+    sequences = _selected_sequences(kind, root, split, names)
+    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision)}
+    for reference in references or []:
+        factories[reference] = functools.partial(build_reference_tracker, reference)
+    out_dir = Path(out_dir)
+    results_dir = out_dir / 'results'
+    check_run_settings(results_dir, {'dataset': kind, 'root': str(Path(root).resolve()), 'split': split,
+                                     'checkpoint': str(Path(checkpoint).resolve()), 'precision': precision},
+                       overwrite)
+    runs, resumed = _run_trackers(factories, sequences, kind, results_dir, workers, devices, progress, overwrite)
+    test_sequences = [sequence for sequence in sequences if not sequence.fully_annotated]
+    paths: dict[str, Path] = {'results': results_dir, **_write_submissions(out_dir, kind, runs, test_sequences)}
     results = {}
     if any(sequence.fully_annotated for sequence in sequences):
         got10k = kind == 'got10k'
@@ -135,7 +159,8 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
                     'first_frame_excluded': got10k, 'boxes_clipped_to_image': got10k,
                     'fps': FPS_DEFINITION,
                     'sequences_scored': sum(s.fully_annotated for s in sequences),
-                    'sequences_unannotated': len(test_sequences), 'folders_skipped': skipped,
+                    'sequences_unannotated': len(test_sequences),
+                    'folders_skipped': [str(folder) for folder in sequences.skipped],
                     'sequences_resumed_from_disk': resumed, 'wall_time_s': time.monotonic() - started}
         paths.update(write_report(out_dir, results, metadata))
     return {'runs': runs, 'results': results, 'paths': paths}

@@ -8,22 +8,34 @@ Frame paths are built from the benchmark's numbering (``0001.jpg``, ``00000001.j
 ...), one per annotation row, so a frame file that is absent on disk keeps its slot: its
 index is listed in ``missing_frames`` and a warning is logged instead of raising. A missing
 dataset root raises :class:`FileNotFoundError`; a malformed box file raises
-:class:`~transt_ros.common.box_files.BoxFileError` naming the file and the line; sequence folders
-without ground truth are skipped with a warning that names them (:data:`SKIPPED_FOLDERS` keeps the
-last reader's list), and :func:`no_sequence_hint` explains an empty result.
+:class:`~transt_ros.common.box_files.BoxFileError` naming the file and the line (the annotation files
+that training reads too are read by :mod:`transt_ros.common.benchmark_annotations`, with that
+contract); sequence folders without ground truth are skipped with a warning that names them and are
+listed in the returned :class:`SequenceList`'s ``skipped``, and :func:`no_sequence_hint` explains an
+empty result.
 """
 from __future__ import annotations
 
-import ast
 import json
 import logging
 from collections.abc import Callable, Iterable
+from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..common.box_files import BoxFileError, read_box_file, read_flag_file, read_value_file
+from ..common.benchmark_annotations import (
+    GOT10K_META_FILE,
+    GROUND_TRUTH_FILE,
+    read_got10k_absent,
+    read_got10k_resolution,
+    read_lasot_sequence,
+    read_trackingnet_sequence,
+    require_dir,
+    trackingnet_annotation_file,
+)
+from ..common.box_files import read_box_file, read_value_file
 from ..common.files import atomic_write_text
 
 LOGGER = logging.getLogger(__name__)
@@ -57,31 +69,26 @@ class Sequence:
         return None if self.absent is None else ~self.absent
 
 
-def _require_dir(path: Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f'{what} not found: {path} is not a directory')
-    return path
+class SequenceList(list):
+    """The sequences a reader found (a list of :class:`Sequence`) and ``skipped``: the sequence
+    folders it left out because they hold no ground truth."""
+
+    def __init__(self, sequences: Iterable[Sequence] = (), skipped: Iterable[Path] = ()):
+        super().__init__(sequences)
+        self.skipped: tuple[Path, ...] = tuple(skipped)
 
 
-def read_boxes(path: Path) -> np.ndarray:
-    """Rows of 4 numbers (``NaN`` allowed), ``(N, 4)``; :class:`BoxFileError` names a bad line."""
-    return read_box_file(path, strict=True)
-
-
-SKIPPED_FOLDERS: list[Path] = []
-"""Sequence folders the last reader skipped because they hold no ground truth."""
-
-
-def _report_skipped(what: str, folders: list[Path], missing: str) -> None:
-    SKIPPED_FOLDERS[:] = folders
+def _skipped_folders(what: str, folders: list[Path], missing: str) -> list[Path]:
+    """``folders``, after a warning that names them."""
     if folders:
         names = ', '.join(folder.name for folder in folders[:10]) + (' ...' if len(folders) > 10 else '')
         LOGGER.warning('%s: skipped %d folder(s) without %s: %s', what, len(folders), missing, names)
+    return folders
 
 
-def no_sequence_hint(kind: str, root: Path, split: str | None = None) -> str:
-    """Why a reader found nothing in ``root``, with the root to pass instead when it is a sequence folder."""
+def no_sequence_hint(kind: str, root: Path, split: str | None = None, skipped: SequenceOf[Path] = ()) -> str:
+    """Why a reader found nothing in ``root``, with the root to pass instead when it is a sequence folder;
+    ``skipped``: the folders the reader skipped (:attr:`SequenceList.skipped`)."""
     root = Path(root)
     annotations = {'otb': 'groundtruth_rect*.txt', 'lasot': 'groundtruth.txt', 'got10k': 'groundtruth.txt',
                    'uav123': '*.txt', 'nfs': '*.txt', 'trackingnet': '*.txt'}
@@ -99,20 +106,9 @@ def no_sequence_hint(kind: str, root: Path, split: str | None = None) -> str:
         hint += f'; {root} looks like one sequence folder: pass the data set root instead, e.g. {parent}'
     elif kind == 'lasot' and list(root.glob('*/groundtruth.txt')):
         hint += f'; {root} looks like one class folder: pass the data set root instead, e.g. {root.parent}'
-    if SKIPPED_FOLDERS:
-        hint += f' ({len(SKIPPED_FOLDERS)} folder(s) skipped for lack of ground truth)'
+    if skipped:
+        hint += f' ({len(skipped)} folder(s) skipped for lack of ground truth)'
     return hint
-
-
-def _read_flags(path: Path, length: int) -> np.ndarray | None:
-    """0/1 flags separated by commas or newlines, as bool ``(length,)``; None when absent."""
-    flags = read_flag_file(path)
-    if flags is None:
-        return None
-    if len(flags) != length:
-        LOGGER.warning('%s has %d flags for %d frames', path, len(flags), length)
-        flags = np.pad(flags, (0, max(0, length - len(flags))))[:length]
-    return flags
 
 
 def _numeric_frame_stems(frame_dir: Path, extension: str) -> list[str]:
@@ -157,40 +153,42 @@ OTB_FIRST_FRAME = {'David': 300}
 """OTB sequences whose annotation starts after frame 1 (tracker_benchmark ``configSeqs``)."""
 
 
-def read_otb(root: Path, names: Iterable[str] | None = None) -> list[Sequence]:
+def read_otb(root: Path, names: Iterable[str] | None = None) -> SequenceList:
     """OTB-100: ``<root>/<seq>/img/0001.jpg``, ``<seq>/groundtruth_rect[.k].txt``.
 
     Sequences with several targets (``groundtruth_rect.1.txt``, ``.2.txt``) become
     ``<seq>.1``, ``<seq>.2``. Extra frames past the annotation are ignored (Football1 ...).
     """
-    root = _require_dir(root, 'OTB root')
+    root = require_dir(root, 'OTB root')
     wanted = set(names) if names is not None else None
-    _report_skipped(f'OTB {root}', sorted(p for p in root.iterdir() if p.is_dir() and (p / 'img').is_dir()
-                                          and not list(p.glob('groundtruth_rect*.txt'))), 'groundtruth_rect.txt')
-    sequences = []
+    skipped = _skipped_folders(f'OTB {root}', sorted(p for p in root.iterdir() if p.is_dir() and (p / 'img').is_dir()
+                                                     and not list(p.glob('groundtruth_rect*.txt'))),
+                               'groundtruth_rect.txt')
+    sequences = SequenceList(skipped=skipped)
     for annotation in sorted(root.glob('*/groundtruth_rect*.txt')):
         folder = annotation.parent.name
         target = annotation.name[len('groundtruth_rect'):-len('.txt')].strip('.')
         name = f'{folder}.{target}' if target else folder
         if wanted is not None and name not in wanted and folder not in wanted:
             continue
-        ground_truth = read_boxes(annotation)
+        ground_truth = read_box_file(annotation)
         paths, missing = _numbered_frames(annotation.parent / 'img', len(ground_truth),
                                           OTB_FIRST_FRAME.get(folder, 1), 4)
         sequences.append(Sequence(name, paths, ground_truth, missing_frames=missing))
     return sequences
 
 
-def read_lasot(root: Path, sequence_list: Path | None = None) -> list[Sequence]:
+def read_lasot(root: Path, sequence_list: Path | None = None) -> SequenceList:
     """LaSOT: ``<root>/<class>/<class>-<idx>/img/00000001.jpg`` and ``groundtruth.txt``.
 
     ``sequence_list``: text file of sequence names to keep (one per line); defaults to
     ``<root>/testing_set.txt`` when that file exists, else every sequence found. The LaSOT
     toolkit scores frames whose ground truth is positive; absent targets are annotated
     ``0,0,0,0`` and are therefore excluded by :func:`metrics.valid_frame_mask`, so ``absent``
-    is None. ``full_occlusion`` / ``out_of_view`` go to ``attributes``.
+    is None. ``full_occlusion`` / ``out_of_view`` go to ``attributes``
+    (:func:`~transt_ros.common.benchmark_annotations.read_lasot_sequence`).
     """
-    root = _require_dir(root, 'LaSOT root')
+    root = require_dir(root, 'LaSOT root')
     if sequence_list is None and (root / 'testing_set.txt').is_file():
         sequence_list = root / 'testing_set.txt'
     if sequence_list is not None:
@@ -198,49 +196,44 @@ def read_lasot(root: Path, sequence_list: Path | None = None) -> list[Sequence]:
         folders = [root / name.rsplit('-', 1)[0] / name for name in names]
     else:
         folders = sorted(p for p in root.glob('*/*') if p.is_dir() and (p / 'img').is_dir())
-        folders = sorted(set(folders) | {p.parent for p in root.glob('*/*/groundtruth.txt')})
-    _report_skipped(f'LaSOT {root}', [f for f in folders if not (f / 'groundtruth.txt').is_file()], 'groundtruth.txt')
-    sequences = []
+        folders = sorted(set(folders) | {p.parent for p in root.glob(f'*/*/{GROUND_TRUTH_FILE}')})
+    sequences = SequenceList(skipped=_skipped_folders(
+        f'LaSOT {root}', [f for f in folders if not (f / GROUND_TRUTH_FILE).is_file()], GROUND_TRUTH_FILE))
     for folder in folders:
-        if not (folder / 'groundtruth.txt').is_file():
+        if not (folder / GROUND_TRUTH_FILE).is_file():
             continue
-        ground_truth = read_boxes(folder / 'groundtruth.txt')
-        paths, missing = _numbered_frames(folder / 'img', len(ground_truth), 1, 8)
-        attributes = {}
-        for flag_name in ('full_occlusion', 'out_of_view'):
-            flags = _read_flags(folder / f'{flag_name}.txt', len(ground_truth))
-            if flags is not None:
-                attributes[flag_name] = flags
-        sequences.append(Sequence(folder.name, paths, ground_truth, missing_frames=missing,
-                                  attributes=attributes))
+        annotation = read_lasot_sequence(folder)
+        paths, missing = _numbered_frames(folder / 'img', len(annotation), 1, 8)
+        sequences.append(Sequence(folder.name, paths, annotation.boxes, missing_frames=missing,
+                                  attributes=annotation.attributes))
     return sequences
 
 
-def read_got10k(root: Path, split: str = 'val') -> list[Sequence]:
-    """GOT-10k: ``<root>/<split>/<seq>/00000001.jpg``, ``groundtruth.txt``, ``absence.label``.
+def read_got10k(root: Path, split: str = 'val') -> SequenceList:
+    """GOT-10k: ``<root>/<split>/<seq>/00000001.jpg``, ``groundtruth.txt``, ``absence.label``, ``cover.label``.
 
-    ``absent`` comes from ``absence.label`` (or ``cover.label == 0``); the toolkit drops those
+    ``absent``: ``absence.label == 1`` or ``cover.label == 0``
+    (:func:`~transt_ros.common.benchmark_annotations.read_got10k_absent`); the toolkit drops those
     frames and the first frame before AO/SR. ``test`` sequences have only the first box.
     """
     root = Path(root)
-    if not (root / split).is_dir() and (root / 'groundtruth.txt').is_file():
+    if not (root / split).is_dir() and (root / GROUND_TRUTH_FILE).is_file():
         raise FileNotFoundError(no_sequence_hint('got10k', root, split))
-    if not (root / split).is_dir() and list(root.glob('*/groundtruth.txt')):
+    if not (root / split).is_dir() and list(root.glob(f'*/{GROUND_TRUTH_FILE}')):
         raise FileNotFoundError(f'GOT-10k {split} split not found: {root / split} is not a directory; {root} looks '
                                 f'like a split folder itself: pass its parent {root.parent} with --split {root.name}')
-    split_dir = _require_dir(root / split, f'GOT-10k {split} split')
+    split_dir = require_dir(root / split, f'GOT-10k {split} split')
     if (split_dir / 'list.txt').is_file():
         names = (split_dir / 'list.txt').read_text().split()
         folders = [split_dir / name for name in names]
     else:
         folders = sorted(p for p in split_dir.iterdir() if p.is_dir())
-    _report_skipped(f'GOT-10k {split_dir}', [f for f in folders if not (f / 'groundtruth.txt').is_file()],
-                    'groundtruth.txt')
-    sequences = []
+    sequences = SequenceList(skipped=_skipped_folders(
+        f'GOT-10k {split_dir}', [f for f in folders if not (f / GROUND_TRUTH_FILE).is_file()], GROUND_TRUTH_FILE))
     for folder in folders:
-        if not (folder / 'groundtruth.txt').is_file():
+        if not (folder / GROUND_TRUTH_FILE).is_file():
             continue
-        boxes = read_boxes(folder / 'groundtruth.txt')
+        boxes = read_box_file(folder / GROUND_TRUTH_FILE)
         if len(boxes) == 0:
             LOGGER.warning('%s has an empty annotation; skipped', folder)
             continue
@@ -248,43 +241,24 @@ def read_got10k(root: Path, split: str = 'val') -> list[Sequence]:
         n_frames = len(boxes) if fully_annotated else (_highest_frame_number(folder) or 1)
         paths, missing = _numbered_frames(folder, n_frames, 1, 8)
         ground_truth = boxes if fully_annotated else _first_box_only(boxes, n_frames)
-        absent = _read_flags(folder / 'absence.label', n_frames)
-        if absent is None and (folder / 'cover.label').is_file():
-            cover = read_value_file(folder / 'cover.label')
-            absent = cover == 0 if len(cover) == n_frames else None
-        sequences.append(Sequence(folder.name, paths, ground_truth, absent, missing, fully_annotated,
-                                  resolution=read_got10k_resolution(folder / 'meta_info.ini')))
+        sequences.append(Sequence(folder.name, paths, ground_truth, read_got10k_absent(folder, n_frames), missing,
+                                  fully_annotated, resolution=read_got10k_resolution(folder / GOT10K_META_FILE)))
     return sequences
 
 
-def read_got10k_resolution(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` from a GOT-10k ``meta_info.ini`` line ``resolution: (1920, 1080)``, or None."""
-    if not Path(path).is_file():
-        return None
-    for number, line in enumerate(Path(path).read_text(errors='replace').splitlines(), start=1):
-        key, _, value = line.partition(':')
-        if key.strip() == 'resolution':
-            try:
-                width, height = ast.literal_eval(value.strip())
-                return int(width), int(height)
-            except (ValueError, SyntaxError, TypeError):
-                raise BoxFileError(path, f'unreadable resolution {value.strip()!r}', number) from None
-    return None
-
-
-def read_trackingnet(root: Path, split: str = 'TEST') -> list[Sequence]:
+def read_trackingnet(root: Path, split: str = 'TEST') -> SequenceList:
     """TrackingNet: ``<root>/<split>/frames/<seq>/0.jpg``, ``<split>/anno/<seq>.txt``.
 
     The ``TEST`` annotation holds only the first box; training chunks are fully annotated.
     """
-    split_dir = _require_dir(Path(root) / split, f'TrackingNet {split} split')
+    split_dir = require_dir(Path(root) / split, f'TrackingNet {split} split')
     frame_dirs = sorted(p for p in (split_dir / 'frames').glob('*') if p.is_dir())
-    _report_skipped(f'TrackingNet {split_dir}', [p for p in frame_dirs if not (split_dir / 'anno' / f'{p.name}.txt')
-                                                 .is_file()], 'an anno/<sequence>.txt')
-    sequences = []
+    sequences = SequenceList(skipped=_skipped_folders(
+        f'TrackingNet {split_dir}', [p for p in frame_dirs if not trackingnet_annotation_file(split_dir, p.name)
+                                     .is_file()], 'an anno/<sequence>.txt'))
     for annotation in sorted((split_dir / 'anno').glob('*.txt'), key=lambda p: p.stem):
         frame_dir = split_dir / 'frames' / annotation.stem
-        boxes = read_boxes(annotation)
+        boxes = read_trackingnet_sequence(split_dir, annotation.stem).boxes
         if len(boxes) == 0:
             LOGGER.warning('%s has an empty annotation; skipped', annotation)
             continue
@@ -297,7 +271,7 @@ def read_trackingnet(root: Path, split: str = 'TEST') -> list[Sequence]:
     return sequences
 
 
-def read_uav123(root: Path, frame_ranges: dict[str, tuple[str, int]] | None = None) -> list[Sequence]:
+def read_uav123(root: Path, frame_ranges: dict[str, tuple[str, int]] | None = None) -> SequenceList:
     """UAV123: ``<root>/data_seq/UAV123/<seq>/000001.jpg``, ``<root>/anno/UAV123/<seq>.txt``.
 
     NaN rows mark an absent target and set ``absent``. ``frame_ranges`` maps an annotation
@@ -305,12 +279,12 @@ def read_uav123(root: Path, frame_ranges: dict[str, tuple[str, int]] | None = No
     (e.g. ``'bird1_2': ('bird1', 775)``); by default the folder is the annotation's name
     and numbering starts at 1.
     """
-    root = _require_dir(root, 'UAV123 root')
+    root = require_dir(root, 'UAV123 root')
     frame_ranges = frame_ranges or {}
-    sequences = []
+    sequences = SequenceList()
     for annotation in sorted((root / 'anno' / 'UAV123').glob('*.txt')):
         folder, first = frame_ranges.get(annotation.stem, (annotation.stem, 1))
-        ground_truth = read_boxes(annotation)
+        ground_truth = read_box_file(annotation)
         paths, missing = _numbered_frames(root / 'data_seq' / 'UAV123' / folder, len(ground_truth), first, 6)
         absent = ~np.all(np.isfinite(ground_truth), axis=1)
         sequences.append(Sequence(annotation.stem, paths, ground_truth, absent, missing))
@@ -328,14 +302,14 @@ def read_nfs_annotation(path: Path) -> np.ndarray:
     return np.concatenate([corners[:, :2], corners[:, 2:] - corners[:, :2]], axis=1)
 
 
-def read_nfs(root: Path, fps: int = 30) -> list[Sequence]:
+def read_nfs(root: Path, fps: int = 30) -> SequenceList:
     """Need for Speed at 30 fps: ``<root>/<seq>/30/<seq>/00001.jpg``, ``<root>/<seq>/30/<seq>.txt``.
 
     Some 30 fps annotation files still hold the 240 fps rows; like the got10k ``NfS`` reader
     they are subsampled every 8th row, and an off-by-one length difference is trimmed.
     """
-    root = _require_dir(root, 'NFS root')
-    sequences = []
+    root = require_dir(root, 'NFS root')
+    sequences = SequenceList()
     for annotation in sorted(root.glob(f'*/{fps}/*.txt')):
         frame_dir = annotation.with_suffix('')
         ground_truth = read_nfs_annotation(annotation)
@@ -349,13 +323,13 @@ def read_nfs(root: Path, fps: int = 30) -> list[Sequence]:
     return sequences
 
 
-DATASET_READERS: dict[str, Callable[..., list[Sequence]]] = {
+DATASET_READERS: dict[str, Callable[..., SequenceList]] = {
     'otb': read_otb, 'lasot': read_lasot, 'got10k': read_got10k,
     'trackingnet': read_trackingnet, 'uav123': read_uav123, 'nfs': read_nfs,
 }
 
 
-def read_dataset(kind: str, root: Path, **options) -> list[Sequence]:
+def read_dataset(kind: str, root: Path, **options) -> SequenceList:
     """Dispatch to the reader named ``kind`` (a key of :data:`DATASET_READERS`)."""
     if kind not in DATASET_READERS:
         raise ValueError(f'unknown dataset {kind!r}; known: {sorted(DATASET_READERS)}')
@@ -401,8 +375,8 @@ def read_run_results(directory: Path, name: str, n_frames: int) -> tuple[np.ndar
 
 def read_results(directory: Path) -> dict[str, np.ndarray]:
     """Inverse of :func:`write_results`: ``{name: (N, 4) boxes}``."""
-    directory = _require_dir(directory, 'results directory')
-    return {path.stem: read_boxes(path) for path in sorted(directory.glob('*.txt'))
+    directory = require_dir(directory, 'results directory')
+    return {path.stem: read_box_file(path) for path in sorted(directory.glob('*.txt'))
             if not path.stem.endswith('_time')}
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..bags import BagError
-from ..bags.messages import detection_message
+from ..bags.messages import stamped_detection
 from ..common.box_files import read_box_file
 from ..common.images import read_image_rgb
 from ..common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED, MULTI_OBJECT_SEED, TRAINING_SCENE_SEED
@@ -147,7 +147,7 @@ def write_sequences_bag(path: Path, sources: Sequence[SequenceSource], fps: floa
     """
     def ground_truth(source, index, stamp):
         box = source.boxes[index] if _valid_box(source.boxes[index]) else np.zeros(4)
-        return detection_message(box, stamp, FRAME_ID, detection_id=source.name)
+        return stamped_detection(box, stamp, FRAME_ID, detection_id=source.name)
 
     custom = {SEQUENCES_KEY: json.dumps([source.name for source in sources]), **(custom_data or {})}
     return write_scene_bag(path, sources, 'vision_msgs/msg/Detection2D', ground_truth, custom, fps=fps,

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from vision_msgs.msg import Detection2DArray
 
-from ..bags.messages import detection_message, header
+from ..bags.messages import header, stamped_detection
 from ..common.seeds import MULTI_OBJECT_SEED
 from ..training.synthetic import photos
 from .scene_bag import DEFAULT_START_NS, FRAME_ID, SEQUENCES_KEY, write_scene_bag
@@ -106,7 +106,7 @@ def ground_truth_array(scene: MultiObjectScene, frame_index: int, stamp_ns: int)
     detections = []
     for name, box in zip(scene.track_names, scene.boxes[:, frame_index]):
         valid = bool(np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0)
-        detections.append(detection_message(box if valid else np.zeros(4), stamp_ns, FRAME_ID, detection_id=name))
+        detections.append(stamped_detection(box if valid else np.zeros(4), stamp_ns, FRAME_ID, detection_id=name))
     return Detection2DArray(header=header(stamp_ns, FRAME_ID), detections=detections)
 
 

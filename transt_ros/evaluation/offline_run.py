@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..checkpoint import load_model
+from ..model.precision import PRECISIONS
 from ..tracking import Tracker
-from ..tracking.tracker import PRECISIONS
 from ..tracking.warmup import warm_up as warm_up_tracker
 from .reference_trackers import OpenCVTracker
 from .run_dataset import SequenceRun, one_pass_step

@@ -104,7 +104,7 @@ def _draw_box(image: np.ndarray, box, colour) -> None:
     cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
 
 
-def draw_overlay(frame_bgr: np.ndarray, index: int, predicted=None, ground_truth=None,
+def draw_evaluation_overlay(frame_bgr: np.ndarray, index: int, predicted=None, ground_truth=None,
                  score: float | None = None) -> np.ndarray:
     """Copy of ``frame_bgr`` with ground truth (green), prediction (red), frame index and score."""
     image = frame_bgr.copy()
@@ -115,7 +115,7 @@ def draw_overlay(frame_bgr: np.ndarray, index: int, predicted=None, ground_truth
     return image
 
 
-def write_overlay_video(path: Path, frame_paths: SequenceOf, predicted_boxes, ground_truth=None,
+def write_frames_overlay_video(path: Path, frame_paths: SequenceOf, predicted_boxes, ground_truth=None,
                         scores=None, fps: float = 30.0) -> Path:
     """Overlay video of a run; MP4 (``mp4v``) when OpenCV can encode it, else a GIF (imageio).
 
@@ -127,7 +127,7 @@ def write_overlay_video(path: Path, frame_paths: SequenceOf, predicted_boxes, gr
         image = cv2.imread(str(frame_path), cv2.IMREAD_COLOR)
         if image is None:
             continue
-        frames.append(draw_overlay(
+        frames.append(draw_evaluation_overlay(
             image, index, predicted_boxes[index], None if ground_truth is None else ground_truth[index],
             None if scores is None else float(scores[index])))
     if not frames:

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..bags import open_bag
 from ..bags.compression import COMPRESSED_FILE_SUFFIX
-from ..bags.messages import detection_box, ns_from_time
+from ..bags.messages import detection_box
 from ..common.box_files import read_box_file
+from ..common.stamps import NANOSECONDS_PER_SECOND, stamp_to_ns
 from ..ros.image_conversion import compressed_to_rgb, image_to_rgb
 
 LOGGER = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def header_stamp_ns(data: bytes) -> int:
     if len(data) < 12 or data[0] != 0 or data[1] not in (0, 1):
         raise ValueError(f'not a plain CDR message (encapsulation {bytes(data[:2]).hex()})')
     seconds, nanoseconds = struct.unpack_from('<iI' if data[1] == 1 else '>iI', data, 4)
-    return seconds * 1_000_000_000 + nanoseconds
+    return seconds * NANOSECONDS_PER_SECOND + nanoseconds
 
 
 def image_to_rgb_array(msg) -> np.ndarray:
@@ -198,18 +199,27 @@ def match_stamps(image_stamps: np.ndarray, truth_stamps: np.ndarray, tolerance_n
     return matches
 
 
-def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_topic: str = GROUND_TRUTH_TOPIC,
-                      ground_truth_file: Path | None = None, stamp_tolerance_s: float | None = None) -> TrackingBag:
-    """Index a bag: its image topic, the ground truth of every image, the sequences.
+@dataclass
+class _BagMessages:
+    """What :func:`read_tracking_bag` reads from the bag in one pass."""
 
-    A new sequence starts where the ground truth's ``id`` (the sequence name) changes. An empty box
-    (zero width or height) marks an absent target; images without ground truth count as
-    absent-target frames of the sequence in progress. ``stamp_tolerance_s``: the largest stamp
-    difference that still matches (default: half the median image period).
-    """
-    path = Path(path)
-    if stamp_tolerance_s is not None and stamp_tolerance_s < 0:
-        raise ValueError(f'the stamp tolerance must not be negative, got {stamp_tolerance_s:g} s')
+    image_topic: str
+    image_type: str
+    info_topics: list[str]
+    """CameraInfo topics, the image topic's own first."""
+    images: list[tuple[int, int]]
+    """``(header stamp, log time)`` of every image, ns, in bag order."""
+    ground_truth_file: Path | None
+    """The box file the ground truth comes from, or None: the topic."""
+    arrays: bool
+    """The ground truth topic carries Detection2DArray (multi-object)."""
+    truth: list[tuple]
+    """Ground truth messages: ``(stamp, box, id)``, or ``(stamp, [(box, id), ...], '')`` for arrays."""
+
+
+def _read_messages(path: Path, image_topic: str | None, ground_truth_topic: str,
+                   ground_truth_file: Path | None) -> _BagMessages:
+    """The image stamps and the ground truth messages (or the box file beside the bag to take instead)."""
     with open_bag(path) as reader:
         image_topic, image_type = _image_topic(reader, image_topic)
         info_topics = reader.topics_of_type('sensor_msgs/msg/CameraInfo')
@@ -225,42 +235,48 @@ def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_t
             LOGGER.info('%s: ground truth from %s', path, ground_truth_file)
         arrays = ground_truth_file is None and reader.topics[ground_truth_topic].type == ARRAY_TYPE
         truth = [] if ground_truth_file is not None else [
-            (ns_from_time(msg.header.stamp), [(detection_box(d), d.id) for d in msg.detections] if arrays
+            (stamp_to_ns(msg.header.stamp), [(detection_box(d), d.id) for d in msg.detections] if arrays
              else detection_box(msg), '' if arrays else msg.id)
             for _, msg in reader.decoded([ground_truth_topic])]
-    if not images:
-        raise ValueError(f'{path}: no message on {image_topic}')
-    image_stamps = np.array([stamp for stamp, _ in images], dtype=np.int64)
-    period_ns = _median_period_ns(np.array([log_time for _, log_time in images], dtype=np.int64))
-    tolerance_ns = round(stamp_tolerance_s * 1e9) if stamp_tolerance_s is not None else (
-        period_ns / 2 if period_ns else 0)
-    default_name = bag_name(path)
-    if ground_truth_file is not None:
-        rows = read_box_file(ground_truth_file)
-        if len(rows) != len(images):
-            raise ValueError(f'{ground_truth_file}: {len(rows)} boxes for the {len(images)} images on {image_topic} '
-                             f'of {path} (one x,y,w,h line per image, in bag order)')
-        per_image = [(tuple(row), default_name) for row in rows]
-        source, matched = str(ground_truth_file), len(images)
-    else:
-        matches = match_stamps(image_stamps, np.array([stamp for stamp, _, _ in truth], dtype=np.int64), tolerance_ns)
-        per_image = [(truth[index][1], truth[index][2]) if index >= 0 else (None, None) for index in matches]
-        source, matched = ground_truth_topic, int(np.sum(matches >= 0))
-        if truth and not matched:
-            truth_stamps = np.array([stamp for stamp, _, _ in truth], dtype=np.int64)
-            offsets = np.abs(truth_stamps[match_stamps(image_stamps, truth_stamps, np.inf)] - image_stamps).min()
-            raise ValueError(f'{path}: none of the {len(truth)} ground-truth stamps on {ground_truth_topic} is within '
-                             f'{tolerance_ns / 1e6:.3f} ms of an image stamp on {image_topic} (closest: '
-                             f'{offsets / 1e6:.3f} ms); widen the match with --stamp-tolerance SECONDS')
-        if not truth:
-            raise ValueError(f'{path}: no message on the ground truth topic {ground_truth_topic}')
-        if matched < len(images):
-            LOGGER.warning('%s: %d of %d images have ground truth on %s (stamps within %.3f ms); the others '
-                           'count as frames without a target', path, matched, len(images), ground_truth_topic,
-                           tolerance_ns / 1e6)
-    if ground_truth_file is None and arrays:
-        return _multi_object_bag(path, image_topic, image_type, info_topics, ground_truth_topic, images, per_image,
-                                 matched, int(tolerance_ns))
+    return _BagMessages(image_topic, image_type, info_topics, images, ground_truth_file, arrays, truth)
+
+
+def _ground_truth_from_file(path: Path, messages: _BagMessages, name: str) -> tuple[list, str, int]:
+    """``(per-image (box, name), source, images matched)`` from the box file: one row per image."""
+    rows = read_box_file(messages.ground_truth_file)
+    if len(rows) != len(messages.images):
+        raise ValueError(f'{messages.ground_truth_file}: {len(rows)} boxes for the {len(messages.images)} images on '
+                         f'{messages.image_topic} of {path} (one x,y,w,h line per image, in bag order)')
+    return [(tuple(row), name) for row in rows], str(messages.ground_truth_file), len(messages.images)
+
+
+def _ground_truth_from_topic(path: Path, messages: _BagMessages, ground_truth_topic: str, image_stamps: np.ndarray,
+                             tolerance_ns: float) -> tuple[list, str, int]:
+    """``(per-image (box(es), name) or (None, None), source, images matched)``: each image gets the ground
+    truth message whose stamp is nearest to its own, within ``tolerance_ns``."""
+    truth = messages.truth
+    matches = match_stamps(image_stamps, np.array([stamp for stamp, _, _ in truth], dtype=np.int64), tolerance_ns)
+    per_image = [(truth[index][1], truth[index][2]) if index >= 0 else (None, None) for index in matches]
+    matched = int(np.sum(matches >= 0))
+    if truth and not matched:
+        truth_stamps = np.array([stamp for stamp, _, _ in truth], dtype=np.int64)
+        offsets = np.abs(truth_stamps[match_stamps(image_stamps, truth_stamps, np.inf)] - image_stamps).min()
+        raise ValueError(f'{path}: none of the {len(truth)} ground-truth stamps on {ground_truth_topic} is within '
+                         f'{tolerance_ns / 1e6:.3f} ms of an image stamp on {messages.image_topic} (closest: '
+                         f'{offsets / 1e6:.3f} ms); widen the match with --stamp-tolerance SECONDS')
+    if not truth:
+        raise ValueError(f'{path}: no message on the ground truth topic {ground_truth_topic}')
+    if matched < len(messages.images):
+        LOGGER.warning('%s: %d of %d images have ground truth on %s (stamps within %.3f ms); the others '
+                       'count as frames without a target', path, matched, len(messages.images), ground_truth_topic,
+                       tolerance_ns / 1e6)
+    return per_image, ground_truth_topic, matched
+
+
+def _single_object_sequences(images: list[tuple[int, int]], per_image: list, default_name: str
+                             ) -> tuple[list[BagSequence], list[tuple[int, int]], float]:
+    """``(sequences, location of every image, frame period s)``: a new sequence where the ground truth's
+    name changes; images without ground truth belong to the sequence in progress, target absent."""
     names_taken: set[str] = set()
     sequences: list[dict] = []
     locations = []
@@ -273,15 +289,45 @@ def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_t
         locations.append((len(sequences) - 1, len(current['stamps'])))
         current['stamps'].append(stamp)
         current['log_times'].append(log_time)
-        present = box is not None and np.all(np.isfinite(box)) and box[2] > 0 and box[3] > 0
-        current['boxes'].append(box if present else (np.nan,) * 4)
+        current['boxes'].append(box if _present(box) else (np.nan,) * 4)
     periods = np.concatenate([np.diff(s['log_times']) for s in sequences if len(s['log_times']) > 1] or [[]])
     period_s = float(np.median(periods)) / 1e9 if len(periods) else DEFAULT_FRAME_PERIOD_S
-    return TrackingBag(path, image_topic, image_type, info_topics[0] if info_topics else None,
-                       None if ground_truth_file is not None else ground_truth_topic,
-                       [BagSequence(s['name'], np.array(s['stamps'], dtype=np.int64),
-                                    np.array(s['boxes'], dtype=float).reshape(-1, 4)) for s in sequences],
-                       locations, period_s, source, matched, int(tolerance_ns))
+    return ([BagSequence(s['name'], np.array(s['stamps'], dtype=np.int64),
+                         np.array(s['boxes'], dtype=float).reshape(-1, 4)) for s in sequences], locations, period_s)
+
+
+def read_tracking_bag(path: Path, image_topic: str | None = None, ground_truth_topic: str = GROUND_TRUTH_TOPIC,
+                      ground_truth_file: Path | None = None, stamp_tolerance_s: float | None = None) -> TrackingBag:
+    """Index a bag: its image topic, the ground truth of every image, the sequences.
+
+    A new sequence starts where the ground truth's ``id`` (the sequence name) changes. An empty box
+    (zero width or height) marks an absent target; images without ground truth count as
+    absent-target frames of the sequence in progress. ``stamp_tolerance_s``: the largest stamp
+    difference that still matches (default: half the median image period).
+    """
+    path = Path(path)
+    if stamp_tolerance_s is not None and stamp_tolerance_s < 0:
+        raise ValueError(f'the stamp tolerance must not be negative, got {stamp_tolerance_s:g} s')
+    messages = _read_messages(path, image_topic, ground_truth_topic, ground_truth_file)
+    if not messages.images:
+        raise ValueError(f'{path}: no message on {messages.image_topic}')
+    image_stamps = np.array([stamp for stamp, _ in messages.images], dtype=np.int64)
+    period_ns = _median_period_ns(np.array([log_time for _, log_time in messages.images], dtype=np.int64))
+    tolerance_ns = round(stamp_tolerance_s * 1e9) if stamp_tolerance_s is not None else (
+        period_ns / 2 if period_ns else 0)
+    if messages.ground_truth_file is not None:
+        per_image, source, matched = _ground_truth_from_file(path, messages, bag_name(path))
+    else:
+        per_image, source, matched = _ground_truth_from_topic(path, messages, ground_truth_topic, image_stamps,
+                                                              tolerance_ns)
+    info_topic = messages.info_topics[0] if messages.info_topics else None
+    if messages.arrays:
+        return _multi_object_bag(path, messages.image_topic, messages.image_type, messages.info_topics,
+                                 ground_truth_topic, messages.images, per_image, matched, int(tolerance_ns))
+    sequences, locations, period_s = _single_object_sequences(messages.images, per_image, bag_name(path))
+    return TrackingBag(path, messages.image_topic, messages.image_type, info_topic,
+                       None if messages.ground_truth_file is not None else ground_truth_topic, sequences, locations,
+                       period_s, source, matched, int(tolerance_ns))
 
 
 def _present(box) -> bool:

@@ -18,4 +18,4 @@ def detection_message(header: Header, box_xywh, score: float, class_id: str, det
     """A Detection2D of a top-left ``(x, y, w, h)`` box; ValueError for a non-finite box or score."""
     if not finite_result(box_xywh, score):
         raise ValueError(f'non-finite detection (box {tuple(box_xywh)}, score {score}) is never published')
-    return detections.detection_message(header, box_xywh, score, class_id, detection_id)
+    return detections.detection_from_box(header, box_xywh, score, class_id, detection_id)

@@ -24,10 +24,11 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 
 from ..checkpoint import load_model
 from ..common.ros_environment import MODEL_MANAGER_NODE_NAME
+from ..model.precision import check_precision
 from ..tracking import prepare_model
 from ..tracking.warmup import warm_up
 from .model_handle import ModelHandle
-from .parameters import MODEL_MANAGER_PARAMETERS, PRECISIONS, declare_parameters
+from .parameters import MODEL_MANAGER_PARAMETERS, declare_parameters
 
 NODE_NAME = MODEL_MANAGER_NODE_NAME
 
@@ -55,8 +56,11 @@ def check_device(device: str) -> torch.device:
 
 def parameter_problem(name: str, value) -> str | None:
     """Why ``value`` cannot be set for the manager's parameter ``name`` (None: fine)."""
-    if name == 'precision' and value not in PRECISIONS:
-        return f"precision must be one of {', '.join(PRECISIONS)}, got '{value}'"
+    if name == 'precision':
+        try:
+            check_precision(value)
+        except ValueError as error:
+            return str(error)
     if name in ('cuda_graph', 'allow_tf32') and not isinstance(value, bool):
         return f'{name} must be a bool (true or false), got {value!r}'
     if name == 'device':
@@ -104,8 +108,10 @@ class ModelManagerNode(LifecycleNode):
         precision = self.get_parameter('precision').value
         if not checkpoint:
             raise ModelSetupError("parameter 'checkpoint' is empty: set it to a TransT checkpoint file")
-        if precision not in PRECISIONS:
-            raise ModelSetupError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+        try:
+            check_precision(precision)
+        except ValueError as error:
+            raise ModelSetupError(str(error)) from None
         torch_device = check_device(device)
         if precision != 'fp32' and torch_device.type != 'cuda':
             raise ModelSetupError(f"precision '{precision}' needs a CUDA device (device is '{device}')")

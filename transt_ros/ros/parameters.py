@@ -12,6 +12,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from ..model.precision import PRECISIONS
 from ..tracking.track_registry import MAX_TARGETS_LIMIT
 
 RELIABILITIES = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
@@ -25,7 +26,6 @@ requests beyond the 10th that wait while one is served: 500 SetTarget calls sent
 answers. A deeper queue answers bursts from many clients (each call still gets its own answer)."""
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 DEVICES_HINT = "'cpu', 'cuda' or 'cuda:N'"
-PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ MODEL_MANAGER_PARAMETERS = (
     ParameterSpec('device', 'cpu', f'Torch device, read on configure: {DEVICES_HINT}. '
                   'Configure fails if the device is not available.'),
     ParameterSpec('precision', 'fp32', 'Inference precision, read on configure; fp16/bf16 need CUDA.',
-                  choices=PRECISIONS),
+                  choices=tuple(PRECISIONS)),
     ParameterSpec('cuda_graph', True, 'Read on configure. On a CUDA device the tracker runs its whole step '
                   '(crop, network, decode) as CUDA graphs, shared by all targets; ignored on the CPU.'),
     ParameterSpec('allow_tf32', False, 'Read on configure. Let CUDA matmuls/convolutions use TF32 inside the '

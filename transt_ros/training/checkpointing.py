@@ -22,7 +22,8 @@ from ..common.files import atomic_torch_save
 CHECKPOINT_PATTERN = re.compile(r'^checkpoint_step(\d+)\.pth$')
 
 
-def load(path: str | Path) -> dict:
+def read_training_checkpoint(path: str | Path) -> dict:
+    """A training (or any project) checkpoint file as plain data, on the CPU (``weights_only=True``)."""
     return torch.load(Path(path), map_location='cpu', weights_only=True)
 
 

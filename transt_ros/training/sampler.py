@@ -12,20 +12,23 @@ draws skipped to produce it.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .datasets.base import DataError, SequenceInfo, TrackingDataset
+from .datasets.base import AnnotationError, DataError, SequenceInfo, TrackingDataset
 from .processing import PairProcessing
 
 SKIP_REASONS = ('missing_frame', 'unreadable_image', 'bad_annotation', 'invalid_box', 'too_few_visible',
                 'degenerate_crop')
-"""Counted events. ``invalid_box``: malformed/NaN/non-positive box rows in annotations
+"""Counted events. ``invalid_box``: NaN/non-positive box rows in annotations not flagged absent
 (counted once per sequence per loader process, when it is first read); the others count
-skipped draws."""
+skipped draws (``bad_annotation``: a sequence whose annotation cannot be read, its first error
+logged once per loader process with the file and line)."""
+LOGGER = logging.getLogger(__name__)
 
 
 class PairDataset(Dataset):
@@ -48,6 +51,7 @@ class PairDataset(Dataset):
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = cache_size
         self._counted: set = set()
+        self._unreadable: set = set()
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -57,7 +61,14 @@ class PairDataset(Dataset):
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        info = self.datasets[source].sequence_info(sequence)
+        try:
+            info = self.datasets[source].sequence_info(sequence)
+        except AnnotationError as error:
+            if key not in self._unreadable:
+                self._unreadable.add(key)
+                LOGGER.warning('skipping %s of training source %d: %s', self.datasets[source].sequence_name(sequence),
+                               source, error)
+            raise
         if key not in self._counted:
             self._counted.add(key)
             skips[SKIP_REASONS.index('invalid_box')] += info.num_invalid_boxes

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,127 @@ MIN_VISIBLE_FRACTION = 0.1
 ASSET_CACHE_SIZE = 32
 
 
+class Periodic(NamedTuple):
+    """``amplitude * sin(2 pi t / period + phase)`` (:func:`.scene_effects.periodic`); array fields: a sum
+    of components."""
+
+    amplitude: float | np.ndarray
+    period: float | np.ndarray
+    phase: float | np.ndarray
+
+
+class Tilt(NamedTuple):
+    """Camera perspective tilt: x and y projective amplitudes (1/px) of one sine."""
+
+    x_amplitude: float
+    y_amplitude: float
+    period: float
+    phase: float
+
+
+class Wiggle(NamedTuple):
+    """A slow sinusoidal offset (pixels) added to a layer's path."""
+
+    x_amplitude: float
+    y_amplitude: float
+    period: float
+    phase: float
+
+
+class Rotation(NamedTuple):
+    """In-plane angle (radians) at frame t:
+    ``angle + spin * t + wobble * sin(2 pi t / wobble_period + wobble_phase)``."""
+
+    angle: float
+    spin: float
+    wobble: float
+    wobble_period: float
+    wobble_phase: float
+
+
+class Deformation(NamedTuple):
+    """Non-rigid bending and squash/stretch of a layer."""
+
+    bend: float
+    """Bend amplitude (fraction of the side)."""
+    wavelength: float
+    speed: float
+    """Phase speed of the bend per frame."""
+    squash: float
+    """Log-amplitude of the squash/stretch."""
+    squash_period: float
+
+
+class ColourDrift(NamedTuple):
+    """Per-channel log-gain amplitudes and their phase (the period is the brightness drift's)."""
+
+    red: float
+    green: float
+    blue: float
+    phase: float
+
+
+class LightBand(NamedTuple):
+    """A soft band of light and shade sweeping across the frame."""
+
+    strength: float
+    direction: float
+    """Radians."""
+    speed: float
+    """Frames^-1."""
+    phase: float
+
+
+class Illumination(NamedTuple):
+    """The arguments of :func:`.scene_effects.illumination_gain` after ``t``."""
+
+    drift: Periodic
+    """Log-gain of the overall brightness."""
+    colour: ColourDrift
+    light: LightBand
+
+
+class PhotoView(NamedTuple):
+    """Where the background camera looks in its photo: fractions of the free room and a zoom."""
+
+    u: float
+    v: float
+    zoom: float
+
+
+class Background(NamedTuple):
+    photo: int
+    """Index into :func:`.scene_textures.photos`."""
+    view: PhotoView
+    pan: tuple[float, float]
+    """Change of ``view.u``, ``view.v`` per frame."""
+
+
+@dataclass(frozen=True)
+class TextureRecipe:
+    """How a layer's texture is made (:meth:`SceneVideos._texture`), one shape for every source.
+
+    ``source``: ``'photo'`` (a cut of photo ``photo``, or of a random one when -1; the most
+    contrasted of a few cuts when ``textured``, else the least; washed out when ``low``),
+    ``'procedural'`` (pattern ``kind`` of :data:`.scene_textures.PROCEDURAL_KINDS`) or ``'target'``
+    (the target's texture times ``tint``: a look-alike). ``seed`` seeds the texture's own generator.
+    """
+
+    source: str
+    seed: int = 0
+    kind: str = ''
+    photo: int = -1
+    textured: bool = True
+    low: bool = False
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+NO_WIGGLE = Wiggle(0.0, 0.0, 50.0, 0.0)
+NO_SCALE_CHANGE = Periodic(0.0, 100.0, 0.0)
+NO_ROTATION = Rotation(0.0, 0.0, 0.0, 60.0, 0.0)
+NO_DEFORMATION = Deformation(0.0, 1.0, 0.0, 0.0, 30.0)
+
+
 @dataclass
 class Motion:
     """Centre of a layer in world pixels at frame ``t``.
@@ -66,7 +188,7 @@ class Motion:
     margin: float = 0.0
     anchor: tuple[float, float] = (0.0, 0.0)
     t_cross: float = 0.0
-    wiggle: tuple[float, float, float, float] = (0.0, 0.0, 50.0, 0.0)
+    wiggle: Wiggle = NO_WIGGLE
 
     def centre(self, t: float, size: tuple[float, float], frame_size: tuple[int, int]) -> np.ndarray:
         ax, ay, period, phase = self.wiggle
@@ -86,15 +208,14 @@ class Motion:
 
 @dataclass
 class Layer:
-    texture: tuple
-    """Recipe: ('photo', photo or -1, textured, low, seed), ('procedural', kind, seed) or ('target', tint)."""
+    texture: TextureRecipe
     shape: str
     size: tuple[float, float]
     motion: Motion
-    scale: tuple[float, float, float] = (0.0, 100.0, 0.0)
-    rotation: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 60.0, 0.0)
-    deformation: tuple[float, float, float, float, float] = (0.0, 1.0, 0.0, 0.0, 30.0)
-    """(bend amplitude, wavelength, phase speed per frame, squash log-amplitude, squash period)."""
+    scale: Periodic = NO_SCALE_CHANGE
+    """Log-scale change."""
+    rotation: Rotation = NO_ROTATION
+    deformation: Deformation = NO_DEFORMATION
     seed: int = 0
 
     def texture_size(self) -> tuple[int, int]:
@@ -107,14 +228,24 @@ class Layer:
 @dataclass
 class SceneVideo:
     enabled: frozenset
-    background: tuple
-    """('photo', photo, (u, v, zoom), (pan_u, pan_v)) or ('procedural', kind, seed)."""
+    background: Background
     camera: dict
-    illumination: tuple | None
+    """Keyword arguments of :func:`.scene_effects.camera_matrix`: ``zoom`` (Periodic), ``shake`` (two
+    Periodic, x and y), ``roll`` (Periodic), ``tilt`` (Tilt), those of the enabled effects."""
+    illumination: Illumination | None
     exposure: float
     behind: list[Layer] = field(default_factory=list)
     target: Layer | None = None
     front: list[Layer] = field(default_factory=list)
+
+
+@dataclass
+class _Target:
+    """The target layer and its size (square root of the area) before the aspect ratio, which the
+    other layers are drawn relative to."""
+
+    layer: Layer
+    size: float
 
 
 @dataclass
@@ -165,34 +296,48 @@ class SceneVideos:
     # ----------------------------------------------------------------- parameters
     def video(self, index: int) -> SceneVideo:
         if index not in self._videos:
-            self._videos[index] = self._draw(np.random.default_rng([self.seed, index]))
+            self._videos[index] = self._random_video(np.random.default_rng([self.seed, index]))
         return self._videos[index]
 
-    def _texture_recipe(self, rng, low: bool) -> tuple:
-        procedural = rng.random() < 0.25
-        kind = PROCEDURAL_KINDS[int(rng.integers(len(PROCEDURAL_KINDS) - 1))]  # 'flat' only when low
-        seed = int(rng.integers(2**31))
-        flat = rng.random() < 0.5
-        if low:
-            return ('procedural', 'flat', seed) if flat else ('photo', -1, False, True, seed)
-        return ('procedural', kind, seed) if procedural else ('photo', -1, True, False, seed)
+    def _random_video(self, rng: np.random.Generator) -> SceneVideo:
+        """Every random parameter of one video (no pixels), drawn from ``rng`` in a fixed order: the
+        effects, camera and light, background, target, clutter, look-alikes, occluder. Each helper draws
+        the same values whether its effect is on or not (see the module docstring); do not reorder."""
+        on = self._random_effects(rng)
+        camera, illumination, exposure = self._random_camera_and_light(rng, on)
+        background = self._random_background(rng)
+        target = self._random_target(rng, on)
+        behind = self._random_clutter(rng, target.size)
+        front: list[Layer] = []
+        for _ in range(2):
+            lookalike, in_front = self._random_lookalike(rng, on, target)
+            if on['distractors'] and (len(front) + len(behind)) < 8:
+                (front if in_front else behind).append(lookalike)
+        occluder = self._random_occluder(rng, target)
+        if on['occlusion']:
+            front.append(occluder)
+        return SceneVideo(frozenset(name for name, value in on.items() if value), background, camera,
+                          illumination if on['illumination'] else None, exposure if on['motion_blur'] else 0.0,
+                          behind, target.layer, front)
 
-    def _draw(self, rng: np.random.Generator) -> SceneVideo:
-        width, height = self.frame_size
-        frames = self.frames_per_video
-        on = {name: bool(rng.random() < self.effect_probability) and name in self.effects for name in EFFECTS}
-        enabled = frozenset(name for name, value in on.items() if value)
-        count = len(photos())
+    def _random_effects(self, rng: np.random.Generator) -> dict[str, bool]:
+        """Each of :data:`EFFECTS` on with ``effect_probability`` (one draw each, enabled or not)."""
+        return {name: bool(rng.random() < self.effect_probability) and name in self.effects for name in EFFECTS}
 
-        # Camera and light.
-        zoom = (rng.uniform(0.1, 0.3), rng.uniform(60, 200), rng.uniform(0, 2 * np.pi))
-        shake = tuple((rng.uniform([2.0, 0.8, 0.5], [6.0, 2.5, 1.5]), rng.uniform([25, 3.1, 2.1], [60, 4.9, 2.9]),
-                       rng.uniform(0, 2 * np.pi, 3)) for _ in range(2))
-        roll = (rng.uniform([0.005, 0.002], [0.03, 0.01]), rng.uniform([30, 2.3], [80, 4.3]),
-                rng.uniform(0, 2 * np.pi, 2))
-        tilt = (rng.uniform(-1, 1) * rng.uniform(3e-4, 9e-4) * 320 / width,
-                rng.uniform(-1, 1) * rng.uniform(3e-4, 9e-4) * 320 / width, rng.uniform(80, 240),
-                rng.uniform(0, 2 * np.pi))
+    def _random_camera_and_light(self, rng: np.random.Generator, on: dict[str, bool]
+                                 ) -> tuple[dict, Illumination, float]:
+        """The camera's ``camera_matrix`` arguments (those of the enabled effects), the illumination and
+        the exposure time (motion blur)."""
+        width = self.frame_size[0]
+        zoom = Periodic(rng.uniform(0.1, 0.3), rng.uniform(60, 200), rng.uniform(0, 2 * np.pi))
+        shake = tuple(Periodic(rng.uniform([2.0, 0.8, 0.5], [6.0, 2.5, 1.5]),
+                               rng.uniform([25, 3.1, 2.1], [60, 4.9, 2.9]), rng.uniform(0, 2 * np.pi, 3))
+                      for _ in range(2))
+        roll = Periodic(rng.uniform([0.005, 0.002], [0.03, 0.01]), rng.uniform([30, 2.3], [80, 4.3]),
+                        rng.uniform(0, 2 * np.pi, 2))
+        tilt = Tilt(rng.uniform(-1, 1) * rng.uniform(3e-4, 9e-4) * 320 / width,
+                    rng.uniform(-1, 1) * rng.uniform(3e-4, 9e-4) * 320 / width, rng.uniform(80, 240),
+                    rng.uniform(0, 2 * np.pi))
         camera = {}
         if on['zoom']:
             camera['zoom'] = zoom
@@ -200,21 +345,44 @@ class SceneVideos:
             camera['shake'], camera['roll'] = shake, roll
         if on['perspective']:
             camera['tilt'] = tilt
-        illumination = ((rng.uniform(0.15, 0.35), rng.uniform(40, 150), rng.uniform(0, 2 * np.pi)),
-                        (*rng.uniform(-0.12, 0.12, 3), rng.uniform(0, 2 * np.pi)),
-                        (rng.uniform(0.15, 0.35), rng.uniform(0, 2 * np.pi), rng.uniform(0.004, 0.015),
-                         rng.uniform(0, 1)))
+        illumination = Illumination(
+            Periodic(rng.uniform(0.15, 0.35), rng.uniform(40, 150), rng.uniform(0, 2 * np.pi)),
+            ColourDrift(*rng.uniform(-0.12, 0.12, 3), rng.uniform(0, 2 * np.pi)),
+            LightBand(rng.uniform(0.15, 0.35), rng.uniform(0, 2 * np.pi), rng.uniform(0.004, 0.015), rng.uniform(0, 1)))
         exposure = rng.uniform(0.5, 1.0)
+        return camera, illumination, exposure
 
-        # Background.
-        background_photo = int(rng.integers(count))
-        background = ('photo', background_photo, (rng.random(), rng.random(), rng.uniform(0.4, 1.0)),
-                      (rng.uniform(-0.003, 0.003), rng.uniform(-0.003, 0.003)))
+    @staticmethod
+    def _random_background(rng: np.random.Generator) -> Background:
+        photo = int(rng.integers(len(photos())))
+        return Background(photo, PhotoView(rng.random(), rng.random(), rng.uniform(0.4, 1.0)),
+                          (rng.uniform(-0.003, 0.003), rng.uniform(-0.003, 0.003)))
 
-        # Target.
+    def _random_target(self, rng: np.random.Generator, on: dict[str, bool]) -> _Target:
+        """The target: size, path (leaving the view with ``out_of_view``), scale change, rotation,
+        deformation, shape and texture."""
         size = rng.uniform(*self.object_sizes)
         aspect = math.exp(rng.uniform(-0.7, 0.7))
         target_size = (size * math.sqrt(aspect), size / math.sqrt(aspect))
+        motion = self._random_target_motion(rng, on, size)
+        scale_amplitude = rng.uniform(0.3, 0.6) if on['zoom'] else rng.uniform(0.0, 0.15)
+        scale = Periodic(scale_amplitude, rng.uniform(40, 160), rng.uniform(0, 2 * np.pi))
+        rotation = Rotation(rng.uniform(-0.5, 0.5), rng.uniform(-0.04, 0.04), rng.uniform(0.1, 0.6),
+                            rng.uniform(30, 90), rng.uniform(0, 2 * np.pi))
+        if not on['rotation']:
+            rotation = NO_ROTATION
+        deformation = Deformation(rng.uniform(0.03, 0.08), rng.uniform(0.7, 1.5), rng.uniform(0.1, 0.3),
+                                  rng.uniform(0.1, 0.25), rng.uniform(15, 40))
+        if not on['deformation']:
+            deformation = NO_DEFORMATION
+        shape = ('rect', 'ellipse', 'blob')[int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
+        texture = self._texture_recipe(rng, on['low_texture'])
+        layer = Layer(texture, shape, target_size, motion, scale, rotation, deformation, seed=int(rng.integers(2**31)))
+        return _Target(layer, size)
+
+    def _random_target_motion(self, rng: np.random.Generator, on: dict[str, bool], size: float) -> Motion:
+        """A bounce, faster with ``motion_blur``; with ``out_of_view`` it leaves the frame about mid-video
+        through a wall ``margin`` beyond it (and comes back)."""
         fast = rng.uniform(1.5, 3.0) if on['motion_blur'] else 1.0
         speed = rng.uniform(0.003, 0.02) * fast
         angle = rng.uniform(0, 2 * np.pi)
@@ -222,33 +390,17 @@ class SceneVideos:
         start = [rng.uniform(0.15, 0.85), rng.uniform(0.15, 0.85)]
         margin = rng.uniform(0.15, 0.3)
         exit_axis = int(rng.integers(2))
-        exit_time = rng.uniform(0.3, 0.55) * frames
+        exit_time = rng.uniform(0.3, 0.55) * self.frames_per_video
         toward_low = start[exit_axis] < 0.5
         if on['out_of_view']:
             distance = (start[exit_axis] + margin) if toward_low else (1 + margin - start[exit_axis])
             velocity[exit_axis] = distance / exit_time * (-1 if toward_low else 1)
-        wiggle = (rng.uniform(0, 0.15) * size, rng.uniform(0, 0.15) * size, rng.uniform(20, 60), rng.uniform(0, 6.3))
-        target_motion = Motion('bounce', tuple(start), tuple(velocity), margin if on['out_of_view'] else 0.0,
-                               wiggle=wiggle)
-        scale_amplitude = rng.uniform(0.3, 0.6) if on['zoom'] else rng.uniform(0.0, 0.15)
-        scale = (scale_amplitude, rng.uniform(40, 160), rng.uniform(0, 2 * np.pi))
-        rotation = (rng.uniform(-0.5, 0.5), rng.uniform(-0.04, 0.04), rng.uniform(0.1, 0.6), rng.uniform(30, 90),
-                    rng.uniform(0, 2 * np.pi))
-        if not on['rotation']:
-            rotation = (0.0, 0.0, 0.0, 60.0, 0.0)
-        deformation = (rng.uniform(0.03, 0.08), rng.uniform(0.7, 1.5), rng.uniform(0.1, 0.3),
-                       rng.uniform(0.1, 0.25), rng.uniform(15, 40))
-        if not on['deformation']:
-            deformation = (0.0, 1.0, 0.0, 0.0, 30.0)
-        shape = ('rect', 'ellipse', 'blob')[int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
-        target_texture = self._texture_recipe(rng, on['low_texture'])
-        target = Layer(target_texture, shape, target_size, target_motion, scale, rotation, deformation,
-                       seed=int(rng.integers(2**31)))
+        wiggle = Wiggle(rng.uniform(0, 0.15) * size, rng.uniform(0, 0.15) * size, rng.uniform(20, 60),
+                        rng.uniform(0, 6.3))
+        return Motion('bounce', tuple(start), tuple(velocity), margin if on['out_of_view'] else 0.0, wiggle=wiggle)
 
-        def centre_at(t):
-            return target_motion.centre(t, target_size, self.frame_size)
-
-        # Clutter behind the target.
+    def _random_clutter(self, rng: np.random.Generator, size: float) -> list[Layer]:
+        """0 .. ``max_clutter`` objects bouncing behind the target."""
         behind = []
         for _ in range(int(rng.integers(0, self.max_clutter + 1))):
             clutter_size = size * rng.uniform(0.6, 1.4)
@@ -260,54 +412,67 @@ class SceneVideos:
                                 Motion('bounce', (rng.random(), rng.random()),
                                        (clutter_speed * math.cos(heading), clutter_speed * math.sin(heading))),
                                 seed=int(rng.integers(2**31))))
+        return behind
 
-        # Look-alikes crossing the target.
-        front = []
-        for _ in range(2):
-            t_cross = rng.uniform(0.15, 0.85) * frames
-            heading = rng.uniform(0, 2 * np.pi)
-            cross_speed = rng.uniform(1.0, 4.0)
-            offset = rng.uniform(-0.3, 0.3) * size
-            anchor = centre_at(t_cross) + offset * np.array([-math.sin(heading), math.cos(heading)])
-            tint = tuple(rng.uniform(0.9, 1.1, 3))
-            crossing = (cross_speed * math.cos(heading), cross_speed * math.sin(heading))
-            lookalike = Layer(('target', tint), shape, tuple(s * rng.uniform(0.8, 1.2) for s in target_size),
-                              Motion('cross', velocity=crossing, anchor=tuple(anchor), t_cross=t_cross),
-                              rotation=(rng.uniform(-0.5, 0.5) if on['rotation'] else 0.0, 0.0, 0.0, 60.0, 0.0),
-                              seed=int(rng.integers(2**31)))
-            in_front = rng.random() < 0.3
-            if on['distractors'] and (len(front) + len(behind)) < 8:
-                (front if in_front else behind).append(lookalike)
+    def _centre_of(self, target: Layer, t: float) -> np.ndarray:
+        return target.motion.centre(t, target.size, self.frame_size)
 
-        # An occluder crossing the target.
+    def _random_lookalike(self, rng: np.random.Generator, on: dict[str, bool], target: _Target
+                          ) -> tuple[Layer, bool]:
+        """A tinted copy of the target crossing its path near a random frame, and whether it passes in
+        front (the caller keeps it only with ``distractors``)."""
+        t_cross = rng.uniform(0.15, 0.85) * self.frames_per_video
+        heading = rng.uniform(0, 2 * np.pi)
+        cross_speed = rng.uniform(1.0, 4.0)
+        offset = rng.uniform(-0.3, 0.3) * target.size
+        anchor = self._centre_of(target.layer, t_cross) + offset * np.array([-math.sin(heading), math.cos(heading)])
+        tint = tuple(rng.uniform(0.9, 1.1, 3))
+        crossing = (cross_speed * math.cos(heading), cross_speed * math.sin(heading))
+        lookalike = Layer(TextureRecipe('target', tint=tint), target.layer.shape,
+                          tuple(s * rng.uniform(0.8, 1.2) for s in target.layer.size),
+                          Motion('cross', velocity=crossing, anchor=tuple(anchor), t_cross=t_cross),
+                          rotation=Rotation(rng.uniform(-0.5, 0.5) if on['rotation'] else 0.0, 0.0, 0.0, 60.0, 0.0),
+                          seed=int(rng.integers(2**31)))
+        return lookalike, rng.random() < 0.3
+
+    def _random_occluder(self, rng: np.random.Generator, target: _Target) -> Layer:
+        """An object as large as the target or larger crossing it (the caller keeps it only with ``occlusion``)."""
+        size = target.size
         occluder_size = size * rng.uniform(1.0, 1.8)
-        t_occlusion = rng.uniform(0.25, 0.75) * frames
+        t_occlusion = rng.uniform(0.25, 0.75) * self.frames_per_video
         duration = rng.uniform(12, 30)
         heading = rng.uniform(0, 2 * np.pi)
         occluder_speed = (occluder_size + size) / duration
-        occluder = Layer(self._texture_recipe(rng, False), ('rect', 'blob')[int(rng.integers(2))],
-                         (occluder_size * rng.uniform(0.8, 1.25), occluder_size * rng.uniform(0.8, 1.25)),
-                         Motion('cross', velocity=(occluder_speed * math.cos(heading),
-                                                   occluder_speed * math.sin(heading)),
-                                anchor=tuple(centre_at(t_occlusion)), t_cross=t_occlusion),
-                         seed=int(rng.integers(2**31)))
-        if on['occlusion']:
-            front.append(occluder)
-        return SceneVideo(enabled, background, camera, illumination if on['illumination'] else None,
-                          exposure if on['motion_blur'] else 0.0, behind, target, front)
+        return Layer(self._texture_recipe(rng, False), ('rect', 'blob')[int(rng.integers(2))],
+                     (occluder_size * rng.uniform(0.8, 1.25), occluder_size * rng.uniform(0.8, 1.25)),
+                     Motion('cross', velocity=(occluder_speed * math.cos(heading), occluder_speed * math.sin(heading)),
+                            anchor=tuple(self._centre_of(target.layer, t_occlusion)), t_cross=t_occlusion),
+                     seed=int(rng.integers(2**31)))
+
+    @staticmethod
+    def _texture_recipe(rng: np.random.Generator, low: bool) -> TextureRecipe:
+        """A photo cut (textured) or a procedural pattern; with ``low``, a washed-out photo cut or a flat
+        pattern. Draws the same four values either way."""
+        procedural = rng.random() < 0.25
+        kind = PROCEDURAL_KINDS[int(rng.integers(len(PROCEDURAL_KINDS) - 1))]  # 'flat' only when low
+        seed = int(rng.integers(2**31))
+        flat = rng.random() < 0.5
+        if low:
+            return TextureRecipe('procedural', seed, kind='flat') if flat else \
+                TextureRecipe('photo', seed, textured=False, low=True)
+        return TextureRecipe('procedural', seed, kind=kind) if procedural else TextureRecipe('photo', seed)
 
     # ----------------------------------------------------------------- assets
-    def _texture(self, recipe: tuple, size: tuple[int, int], target: _Asset | None) -> np.ndarray:
+    def _texture(self, recipe: TextureRecipe, size: tuple[int, int], target: _Asset | None) -> np.ndarray:
         width, height = size
-        if recipe[0] == 'target':
+        if recipe.source == 'target':
             return np.clip(cv2.resize(target.texture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-                           * np.float32(recipe[1]), 0, 255).astype(np.uint8)
-        if recipe[0] == 'procedural':
-            return procedural_texture(np.random.default_rng(recipe[2]), height, width, recipe[1])
-        _, photo, textured, low, seed = recipe
-        rng = np.random.default_rng(seed)
-        image = photo_cut(rng, height, width, textured, None if photo < 0 else photo)
-        return low_texture(image, rng) if low else image
+                           * np.float32(recipe.tint), 0, 255).astype(np.uint8)
+        if recipe.source == 'procedural':
+            return procedural_texture(np.random.default_rng(recipe.seed), height, width, recipe.kind)
+        rng = np.random.default_rng(recipe.seed)
+        image = photo_cut(rng, height, width, recipe.textured, None if recipe.photo < 0 else recipe.photo)
+        return low_texture(image, rng) if recipe.low else image
 
     def _assets_of(self, index: int) -> dict:
         if index in self._assets:
@@ -336,7 +501,7 @@ class SceneVideos:
         """3x3 texture pixel centres -> image pixel centres at frame ``t``."""
         tw, th = layer.texture_size()
         amplitude, period, phase = layer.scale
-        squash = layer.deformation[3] * math.sin(2 * np.pi * t / layer.deformation[4])
+        squash = layer.deformation.squash * math.sin(2 * np.pi * t / layer.deformation.squash_period)
         scale = math.exp(amplitude * math.sin(2 * np.pi * t / period + phase))
         width, height = layer.size[0] * scale * math.exp(squash), layer.size[1] * scale * math.exp(-squash)
         angle0, spin, wobble, wobble_period, wobble_phase = layer.rotation
@@ -351,7 +516,7 @@ class SceneVideos:
         return camera @ placement
 
     def _deformed(self, layer: Layer, asset: _Asset, t: float, with_texture: bool):
-        amplitude, wavelength, speed = layer.deformation[:3]
+        amplitude, wavelength, speed = layer.deformation.bend, layer.deformation.wavelength, layer.deformation.speed
         if amplitude == 0:
             return (asset.texture if with_texture else None), asset.mask
         maps = deformation_maps(asset.mask.shape[0], asset.mask.shape[1], amplitude, wavelength, speed * t)
@@ -431,7 +596,7 @@ class SceneVideos:
     # ----------------------------------------------------------------- rendering
     def _render_background(self, video: SceneVideo, t: int, camera: np.ndarray) -> np.ndarray:
         width, height = self.frame_size
-        _, photo_index, view, pan = video.background
+        photo_index, view, pan = video.background
         photo = photos()[photo_index]
         side = view[2] * min(photo.shape[1] / width, photo.shape[0] / height)
         room_x, room_y = photo.shape[1] - side * width, photo.shape[0] - side * height

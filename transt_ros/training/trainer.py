@@ -35,9 +35,9 @@ from . import distributed
 from .checkpointing import (
     CheckpointManager,
     capture_rng_state,
-    load,
     load_backbone_weights,
     load_initial_weights,
+    read_training_checkpoint,
     restore_rng_state,
 )
 from .config import TrainingConfig
@@ -49,6 +49,26 @@ from .sampler import SKIP_REASONS, PairDataset, StepBatchSampler, seed_worker
 
 logger = logging.getLogger('transt_ros.training')
 LOSS_TERMS = ('loss', 'loss_ce', 'loss_bbox', 'loss_giou', 'iou')
+
+
+class _LossWindow:
+    """The loss terms summed over the steps since the last log line, and when those steps began."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = {name: 0.0 for name in LOSS_TERMS}
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, values: dict) -> None:
+        for name in LOSS_TERMS:
+            self.sums[name] += values[name]
+        self.steps += 1
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
 
 
 class _NoProgress:
@@ -255,18 +275,10 @@ class Trainer:
         if self.step >= end:
             logger.info('nothing to do: step %d of %d already reached', self.step, end)
             return history
-        log = None
-        if self.context.is_main:
-            log = TrainingLog(self.output_dir, [*LOSS_TERMS, 'lr', 'samples_per_s',
-                                                *(f'skipped_{r}' for r in SKIP_REASONS)],
-                              tensorboard=tensorboard_available())
-            if not tensorboard_available():
-                logger.info('TensorBoard is not installed: logging to %s only', log.csv_path)
+        log = self._open_log() if self.context.is_main else None
         progress = (tqdm(total=end, initial=self.step, unit='step', dynamic_ncols=True) if self._show_progress()
                     else _NoProgress())
-        window = {name: 0.0 for name in LOSS_TERMS}
-        window_steps, window_start = 0, time.perf_counter()
-        batch_samples = self.config.train.batch_size * self.context.world_size
+        window = _LossWindow()
         started = time.monotonic()
         warmup_base = ([group['lr'] for group in self.optimizer.param_groups]
                        if self.step < self.config.optim.warmup_steps else None)
@@ -279,30 +291,7 @@ class Trainer:
                 self.step += 1
                 history.append({'step': self.step, 'epoch': (self.step - 1) // self.steps_per_epoch, 'lr': lr,
                                 **values})
-                for name in LOSS_TERMS:
-                    window[name] += values[name]
-                window_steps += 1
-                elapsed = time.perf_counter() - window_start
-                progress.set_postfix({'loss': f'{values["loss"]:.3f}', 'ce': f'{values["loss_ce"]:.3f}',
-                                      'l1': f'{values["loss_bbox"]:.3f}', 'giou': f'{values["loss_giou"]:.3f}',
-                                      'samples/s': f'{window_steps * batch_samples / max(elapsed, 1e-9):.1f}'},
-                                     refresh=False)
-                progress.update(1)
-                epoch_end = self.step % self.steps_per_epoch == 0
-                if epoch_end:
-                    self.scheduler.step()
-                if self.step % self.config.train.log_every == 0 or epoch_end or self.step == end:
-                    self._log_window(log, window, window_steps, elapsed, lr, batch_samples)
-                    window = {name: 0.0 for name in LOSS_TERMS}
-                    window_steps, window_start = 0, time.perf_counter()
-                out_of_time = self._out_of_time(time.monotonic() - started)
-                if out_of_time and window_steps:
-                    self._log_window(log, window, window_steps, elapsed, lr, batch_samples)
-                if self._checkpoint_due(epoch_end, end) or out_of_time:
-                    self.save_checkpoint()
-                if out_of_time:
-                    logger.info('step %d: train.max_wall_seconds (%g s) reached; stopping', self.step,
-                                self.config.train.max_wall_seconds)
+                if self._after_step(values, lr, window, log, progress, end, started):
                     break
         except KeyboardInterrupt:
             if not self.context.is_distributed and self.step > 0:
@@ -317,6 +306,41 @@ class Trainer:
             path = write_model_checkpoint(self.output_dir / 'model.pth', self.model, meta=self._meta())
             logger.info('step %d: weights written to %s', self.step, path)
         return history
+
+    def _open_log(self) -> TrainingLog:
+        columns = [*LOSS_TERMS, 'lr', 'samples_per_s', *(f'skipped_{r}' for r in SKIP_REASONS)]
+        log = TrainingLog(self.output_dir, columns, tensorboard=tensorboard_available())
+        if not tensorboard_available():
+            logger.info('TensorBoard is not installed: logging to %s only', log.csv_path)
+        return log
+
+    def _after_step(self, values: dict, lr: float, window: _LossWindow, log: TrainingLog | None, progress, end: int,
+                    started: float) -> bool:
+        """What follows an optimizer step: progress, the epoch's learning-rate drop, the log line, the
+        checkpoint; True when ``train.max_wall_seconds`` is reached (stop)."""
+        batch_samples = self.config.train.batch_size * self.context.world_size
+        window.add(values)
+        elapsed = window.elapsed()
+        progress.set_postfix({'loss': f'{values["loss"]:.3f}', 'ce': f'{values["loss_ce"]:.3f}',
+                              'l1': f'{values["loss_bbox"]:.3f}', 'giou': f'{values["loss_giou"]:.3f}',
+                              'samples/s': f'{window.steps * batch_samples / max(elapsed, 1e-9):.1f}'},
+                             refresh=False)
+        progress.update(1)
+        epoch_end = self.step % self.steps_per_epoch == 0
+        if epoch_end:
+            self.scheduler.step()
+        if self.step % self.config.train.log_every == 0 or epoch_end or self.step == end:
+            self._log_window(log, window.sums, window.steps, elapsed, lr, batch_samples)
+            window.reset()
+        out_of_time = self._out_of_time(time.monotonic() - started)
+        if out_of_time and window.steps:
+            self._log_window(log, window.sums, window.steps, elapsed, lr, batch_samples)
+        if self._checkpoint_due(epoch_end, end) or out_of_time:
+            self.save_checkpoint()
+        if out_of_time:
+            logger.info('step %d: train.max_wall_seconds (%g s) reached; stopping', self.step,
+                        self.config.train.max_wall_seconds)
+        return out_of_time
 
     def _checkpoint_due(self, epoch_end: bool, end: int) -> bool:
         every = self.config.checkpoint
@@ -372,7 +396,7 @@ class Trainer:
         return path
 
     def resume(self, path: Path) -> None:
-        state = load(path)
+        state = read_training_checkpoint(path)
         stored_model = state.get('config')
         if stored_model and stored_model != self.config.model.to_dict():
             raise ValueError(f'{path}: trained with model {stored_model}, but the config asks for '

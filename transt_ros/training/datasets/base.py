@@ -1,22 +1,28 @@
-"""What every training source provides, and the tolerant file readers they share.
+"""What every training source provides, and how a problem with its files becomes a skipped sample.
 
-Boxes are (x, y, w, h) in pixels, (x, y) the top-left corner, as in the benchmark files.
-A frame counts as *visible* when its box is finite with w, h > 0 and the target is not
-flagged absent/occluded/out of view. Problems with the data never crash training: a
-reader raises :class:`FrameError` or :class:`AnnotationError` with a ``reason`` and the
-sampler skips the draw and counts it.
+Boxes are (x, y, w, h) in pixels, (x, y) the top-left corner, as in the benchmark files, which are
+read by the one reader of their format (:mod:`transt_ros.common.benchmark_annotations`, the
+evaluation reads them with it too). A frame counts as *visible* when its box is finite with w, h > 0
+and the target is not flagged absent/occluded/out of view. Problems with the data never crash
+training: a reader raises :class:`FrameError` or :class:`AnnotationError` (a malformed annotation
+file: the message names the file and the line) with a ``reason`` and the sampler skips the draw and
+counts it.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from ...common import box_files
-from ...common.box_files import parse_box_lines
+from ...common.benchmark_annotations import SequenceAnnotation
+from ...common.box_files import BoxFileError
 from ...common.images import ImageReadError, read_image_rgb
+
+T = TypeVar('T')
 
 
 class DataError(Exception):
@@ -73,34 +79,24 @@ class TrackingDataset(ABC):
 
 
 
-
-def read_text_lines(path: Path) -> list[str]:
+def read_annotation(reader: Callable[..., T], *args) -> T:
+    """``reader(*args)`` (a reader of :mod:`transt_ros.common.benchmark_annotations` or
+    :mod:`transt_ros.common.box_files`), its :class:`BoxFileError` as an :class:`AnnotationError`."""
     try:
-        return box_files.read_lines(path)
-    except box_files.BoxFileError as error:
+        return reader(*args)
+    except BoxFileError as error:
         raise AnnotationError(str(error)) from None
 
 
-def read_boxes(path: Path) -> np.ndarray:
-    """(N, 4) boxes from a ground-truth file (tolerant: a malformed line is a NaN row);
-    raises ``AnnotationError`` if unreadable."""
-    boxes, _ = parse_box_lines(read_text_lines(path))
-    return boxes
-
-
-def read_values(path: Path, length: int, fill: float = 0.0) -> np.ndarray | None:
-    """Numbers, one per frame (one per line or comma separated), padded with ``fill`` or cut
-    to ``length``; None if there is no such file."""
-    try:
-        return box_files.read_value_file(path, length, fill)
-    except box_files.BoxFileError as error:
-        raise AnnotationError(str(error)) from None
-
-
-def read_flags(path: Path, length: int) -> np.ndarray | None:
-    """0/1 flags per frame (missing trailing entries: 0); None if there is no such file."""
-    values = read_values(path, length)
-    return None if values is None else values > 0
+def hidden_frames(annotation: SequenceAnnotation) -> np.ndarray:
+    """``(N,)`` bool: frames where the target is flagged absent or has any attribute flag (LaSOT
+    full occlusion / out of view): training draws none of them."""
+    hidden = np.zeros(len(annotation), dtype=bool)
+    if annotation.absent is not None:
+        hidden |= annotation.absent
+    for flags in annotation.attributes.values():
+        hidden |= flags
+    return hidden
 
 
 def make_sequence_info(boxes: np.ndarray, hidden: np.ndarray | None = None) -> SequenceInfo:
@@ -133,11 +129,3 @@ def read_sequence_list(path: str | Path | None) -> list[str] | None:
     names = [line.split('#', 1)[0].strip() for line in path.read_text().splitlines()]
     return [name for name in names if name]
 
-
-def require_dir(root: str | Path, what: str) -> Path:
-    if not root:
-        raise FileNotFoundError(f'{what}: no root directory given (set "root" for this dataset)')
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f'{what}: root {root} is not a directory')
-    return root

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import SequenceInfo, TrackingDataset, make_sequence_info, read_image, require_dir
+from ...common.benchmark_annotations import require_dir
+from .base import SequenceInfo, TrackingDataset, make_sequence_info, read_image
 
 
 class Coco(TrackingDataset):
@@ -23,7 +24,7 @@ class Coco(TrackingDataset):
                  image_dir: str = 'train2017', min_area: float = 0.0):
         from pycocotools.coco import COCO
 
-        self.root = require_dir(root, 'coco')
+        self.root = require_dir(root, 'coco root')
         annotation_path = self.root / annotation_file
         if not annotation_path.is_file():
             raise FileNotFoundError(f'coco: annotation file {annotation_path} not found')

@@ -6,16 +6,16 @@ import os
 
 import numpy as np
 
+from ...common.benchmark_annotations import GROUND_TRUTH_FILE, read_lasot_sequence, require_dir
 from .base import (
     AnnotationError,
     SequenceInfo,
     TrackingDataset,
+    hidden_frames,
     make_sequence_info,
-    read_boxes,
-    read_flags,
+    read_annotation,
     read_image,
     read_sequence_list,
-    require_dir,
 )
 
 
@@ -25,7 +25,7 @@ class Lasot(TrackingDataset):
     neither fully occluded nor out of view."""
 
     def __init__(self, root: str, classes: list[str] | None = None, sequence_list: str | None = None):
-        self.root = require_dir(root, 'lasot')
+        self.root = require_dir(root, 'lasot root')
         names = read_sequence_list(sequence_list)
         if names is None:
             class_names = classes or sorted(entry.name for entry in os.scandir(self.root) if entry.is_dir())
@@ -34,7 +34,7 @@ class Lasot(TrackingDataset):
                 class_dir = self.root / class_name
                 if class_dir.is_dir():
                     names += sorted((entry.name for entry in os.scandir(class_dir)
-                                     if (class_dir / entry.name / 'groundtruth.txt').exists()),
+                                     if (class_dir / entry.name / GROUND_TRUTH_FILE).exists()),
                                     key=_natural_key)
         elif classes:
             names = [name for name in names if name.rsplit('-', 1)[0] in classes]
@@ -52,15 +52,10 @@ class Lasot(TrackingDataset):
 
     def sequence_info(self, index: int) -> SequenceInfo:
         folder = self._folder(index)
-        boxes = read_boxes(folder / 'groundtruth.txt')
-        if len(boxes) == 0:
-            raise AnnotationError(f'{folder}: empty groundtruth.txt')
-        hidden = np.zeros(len(boxes), dtype=bool)
-        for flag_file in ('full_occlusion.txt', 'out_of_view.txt'):
-            flags = read_flags(folder / flag_file, len(boxes))
-            if flags is not None:
-                hidden |= flags
-        return make_sequence_info(boxes, hidden)
+        annotation = read_annotation(read_lasot_sequence, folder)
+        if len(annotation) == 0:
+            raise AnnotationError(f'{folder}: empty {GROUND_TRUTH_FILE}')
+        return make_sequence_info(annotation.boxes, hidden_frames(annotation))
 
     def frame(self, index: int, frame_id: int) -> np.ndarray:
         return read_image(self._folder(index) / 'img' / f'{frame_id + 1:08d}.jpg')

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import (
-    AnnotationError,
-    SequenceInfo,
-    TrackingDataset,
-    make_sequence_info,
-    read_boxes,
-    read_image,
-    require_dir,
-)
+from ...common.benchmark_annotations import read_trackingnet_sequence, require_dir
+from .base import AnnotationError, SequenceInfo, TrackingDataset, make_sequence_info, read_annotation, read_image
 
 
 class TrackingNet(TrackingDataset):
     """``sets`` picks the chunks (TRAIN_0 ... TRAIN_11; the authors used 0-3); default all found."""
 
     def __init__(self, root: str, sets: list[int] | None = None):
-        self.root = require_dir(root, 'trackingnet')
+        self.root = require_dir(root, 'trackingnet root')
         if sets is None:
             chunks = sorted((p.name for p in self.root.glob('TRAIN_*') if p.is_dir()),
                             key=lambda name: int(name.split('_')[1]) if name.split('_')[1].isdigit() else -1)
@@ -39,10 +32,10 @@ class TrackingNet(TrackingDataset):
 
     def sequence_info(self, index: int) -> SequenceInfo:
         chunk, name = self.sequences[index]
-        boxes = read_boxes(self.root / chunk / 'anno' / f'{name}.txt')
-        if len(boxes) == 0:
+        annotation = read_annotation(read_trackingnet_sequence, self.root / chunk, name)
+        if len(annotation) == 0:
             raise AnnotationError(f'{chunk}/anno/{name}.txt: empty')
-        return make_sequence_info(boxes)
+        return make_sequence_info(annotation.boxes)
 
     def frame(self, index: int, frame_id: int) -> np.ndarray:
         chunk, name = self.sequences[index]
