@@ -39,6 +39,7 @@ from .image_conversion import (
     image_msg_to_rgb,
 )
 from .parameters import AUTO_RELIABILITY, qos_profile, sibling_topic
+from .tracker_settings import InputSettings
 
 WARN_PERIOD_S = 5.0
 GRAPH_CHECK_PERIOD_S = 0.25
@@ -56,14 +57,6 @@ def publisher_reliability(publishers) -> str | None:
     if all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers):
         return 'reliable'
     return 'best_effort'
-
-
-@dataclass(frozen=True)
-class InputSettings:
-    """What the image input reads of the node's run-time parameters."""
-
-    max_image_pixels: int
-    input_timeout: float
 
 
 @dataclass

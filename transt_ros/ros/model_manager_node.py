@@ -23,6 +23,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from ..checkpoint import load_model
+from ..common.memory import release_free_heap
 from ..common.ros_environment import MODEL_MANAGER_NODE_NAME
 from ..model.precision import check_precision
 from ..tracking import prepare_model
@@ -134,6 +135,7 @@ class ModelManagerNode(LifecycleNode):
     def _free(self) -> None:
         self.model_handle.release()
         gc.collect()
+        release_free_heap()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 

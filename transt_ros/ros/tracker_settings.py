@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..tracking.track_registry import Hysteresis
-from .image_input import InputSettings
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    """What the image input reads of the node's run-time parameters."""
+
+    max_image_pixels: int
+    input_timeout: float
 
 
 @dataclass(frozen=True)
