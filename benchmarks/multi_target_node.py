@@ -28,12 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine_name  # noqa: E402
 
-from transt_ros.common.ros_environment import choose_ros_domain_id  # noqa: E402
-from transt_ros.ros.service_calls import call_service  # noqa: E402
+from transt_ros.common.ros_environment import ros_dds_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CHECKPOINT = ROOT / 'transt_ros' / 'data' / 'demo_model.pth'
 TOPIC = '/bench_cam/image'
+SERVICE_TIMEOUT_S = 120.0
 
 
 def target_boxes(count: int, width: int, height: int) -> list[tuple[float, float, float, float]]:
@@ -62,21 +62,18 @@ def separate_trackers_ms(model, frame: np.ndarray, count: int, frames: int) -> l
 
 
 class Bench:
-    """The node under test and the probe that drives it over DDS."""
+    """The node under test (in this process) and a :class:`~transt_ros.ros.client.TrackerClient` that
+    drives it over DDS."""
 
     def __init__(self, width: int, height: int):
-        import rclpy
-        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+        from rclpy.executors import MultiThreadedExecutor
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image
-        from std_srvs.srv import Trigger
-        from transt_ros.msg import TrackerStatus
-        from transt_ros.srv import SetTarget
 
+        from transt_ros.ros.client import TrackerClient
         from transt_ros.ros.model_handle import ModelHandle
         from transt_ros.ros.tracker_node import TrackerNode
 
-        self.SetTarget, self.Trigger = SetTarget, Trigger
         self.handle = ModelHandle()
         self.node = TrackerNode(self.handle, parameter_overrides=[
             Parameter('image_topic', value=TOPIC), Parameter('max_targets', value=8),
@@ -84,51 +81,31 @@ class Bench:
         self.node_executor = MultiThreadedExecutor(num_threads=3)
         self.node_executor.add_node(self.node)
         threading.Thread(target=self.node_executor.spin, daemon=True).start()
-        self.probe = rclpy.create_node('multi_target_bench_probe')
-        self.statuses: dict[int, object] = {}
-        self.condition = threading.Condition()
-        self.probe.create_subscription(TrackerStatus, '/transt_tracker/status', self._on_status, 50)
-        self.image_pub = self.probe.create_publisher(Image, TOPIC, 10)
-        self.set_target = self.probe.create_client(SetTarget, '/transt_tracker/set_target')
-        self.clear_target = self.probe.create_client(Trigger, '/transt_tracker/clear_target')
-        self.probe_executor = SingleThreadedExecutor()
-        self.probe_executor.add_node(self.probe)
-        threading.Thread(target=self.probe_executor.spin, daemon=True).start()
+        self.client = TrackerClient('multi_target_bench_client')
+        self.image_pub = self.client.node.create_publisher(Image, TOPIC, 10)
         rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
         self.frame = rgb
         self.image = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=rgb.tobytes())
-
-    def _on_status(self, msg) -> None:
-        with self.condition:
-            self.statuses[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
-            self.condition.notify_all()
+        self.client.wait_for_services(SERVICE_TIMEOUT_S)
+        self.client.wait_for_subscriber(self.image_pub, SERVICE_TIMEOUT_S)
+        self.client.wait_for_outputs(SERVICE_TIMEOUT_S)
 
     def load(self, model) -> None:
         self.handle.load(model, 'cpu', 'fp32')
         self.handle.set_active(True)
 
-    def call(self, client, request, timeout_s=120.0):
-        return call_service(client, request, timeout_s)
-
-    def publish(self, timeout_s=120.0):
+    def publish(self, timeout_s=SERVICE_TIMEOUT_S):
         """Publish the frame and wait for its status."""
-        self.image.header.stamp = self.probe.get_clock().now().to_msg()
-        stamp = self.image.header.stamp.sec * 10**9 + self.image.header.stamp.nanosec
+        stamp = self.client.stamp_now(self.image)
         self.image_pub.publish(self.image)
-        with self.condition:
-            if not self.condition.wait_for(lambda: stamp in self.statuses, timeout_s):
-                raise RuntimeError('the node did not process the frame')
-            return self.statuses[stamp]
+        return self.client.status.wait_for_stamp(stamp, timeout_s)
 
     def node_ms(self, count: int, frames: int) -> tuple[list[float], list[float]]:
         """(track_ms, latency_ms) per frame with ``count`` targets."""
-        self.call(self.clear_target, self.Trigger.Request())
-        deadline = time.monotonic() + 20.0
-        while self.image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.client.clear_target(SERVICE_TIMEOUT_S)
         self.publish()
         for x, y, width, height in target_boxes(count, self.image.width, self.image.height):
-            reply = self.call(self.set_target, self.SetTarget.Request(x=x, y=y, width=width, height=height))
+            reply = self.client.set_target(x, y, width, height, timeout_s=SERVICE_TIMEOUT_S)
             if not reply.accepted:
                 raise RuntimeError(f'SetTarget refused: {reply.reason}')
         status = self.publish()  # warm-up frame with these N
@@ -141,10 +118,9 @@ class Bench:
         return track_ms, latency_ms
 
     def close(self) -> None:
+        self.client.close()
         self.node_executor.shutdown()
-        self.probe_executor.shutdown()
         self.node.destroy_node()
-        self.probe.destroy_node()
 
 
 def main(argv=None) -> int:
@@ -160,7 +136,7 @@ def main(argv=None) -> int:
     sizes = [int(value) for value in args.sizes.split(',')]
     if not all(1 <= size <= 8 for size in sizes):
         parser.error('--sizes: values in 1..8')
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    ros_dds_environment(os.environ, args.domain_id)  # the project's DDS policy: loopback, a domain id of our own
     import rclpy
     import torch
 
@@ -168,7 +144,7 @@ def main(argv=None) -> int:
     from transt_ros.model import build_transt
     from transt_ros.tracking import prepare_model
 
-    rclpy.init(domain_id=choose_ros_domain_id(args.domain_id))
+    rclpy.init(domain_id=int(os.environ['ROS_DOMAIN_ID']))
     bench = Bench(args.width, args.height)
     models = [('demo', lambda: load_model(DEMO_CHECKPOINT), args.demo_frames)] if args.demo_frames > 0 else []
     if args.full_frames > 0:

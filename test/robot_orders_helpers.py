@@ -1,5 +1,5 @@
-"""Shared pieces of the tests that drive the bringup in the orders robots use: a running bringup with
-its client, checkpoints with random (non-degenerate) heads, a lock-step camera and reference trackers.
+"""Shared pieces of the tests that drive the bringup in the orders robots use: checkpoints with random
+(non-degenerate) heads, a lock-step camera and reference trackers.
 
 The light test checkpoint of ``ros_helpers`` has constant heads (every template gives the same box):
 it cannot tell one template from another. :func:`random_checkpoint` keeps the random heads, so a
@@ -7,19 +7,11 @@ wrong template gives a different box.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .ros_helpers import LIGHT, camera_frame, start_bringup, stop_process_group
-
-TRANSITIONS = {'configure': 1, 'cleanup': 2, 'activate': 3, 'deactivate': 4}
-"""lifecycle_msgs/Transition ids."""
+from .ros_helpers import LIGHT, ImageFeed, camera_frame
 
 
 def random_checkpoint(path: Path, d_model: int = 64, seed: int = 0) -> Path:
@@ -32,101 +24,37 @@ def random_checkpoint(path: Path, d_model: int = 64, seed: int = 0) -> Path:
     return save_checkpoint(path, build_transt(TransTConfig(**{**LIGHT, 'd_model': d_model})))
 
 
-@dataclass
-class Bringup:
-    """A running ``transt-ros`` process and a :class:`~transt_ros.ros.client.TrackerClient` to it."""
+def lockstep_feed(client, topic: str, width: int, height: int, reliability: str = 'reliable',
+                  frames: int = 30) -> ImageFeed:
+    """An :class:`ImageFeed` of :func:`camera_frame` frames (payload: the frame's RGB array), published
+    one at a time by the test, with ``reliability`` (depth 5)."""
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
 
-    process: subprocess.Popen
-    client: object
-    log_path: Path
+    from transt_ros.ros.image_conversion import rgb_to_image_fields
 
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise AssertionError(f'the bringup exited with {self.process.returncode}:\n{self.log_path.read_text()}')
-
-    def transition(self, name: str) -> None:
-        assert self.client.change_state(TRANSITIONS[name]), f'{name} failed:\n{self.log_path.read_text()[-3000:]}'
-
-    def pid_figures(self) -> tuple[float, int, int]:
-        """(RSS MB, threads, open file descriptors) of the bringup process."""
-        status = Path(f'/proc/{self.process.pid}/status').read_text().splitlines()
-        values = dict(line.split(':', 1) for line in status if ':' in line)
-        rss_mb = int(values['VmRSS'].split()[0]) / 1024.0
-        return rss_mb, int(values['Threads']), len(os.listdir(f'/proc/{self.process.pid}/fd'))
+    prepared = []
+    for index in range(frames):
+        rgb, _ = camera_frame(width, height, index)
+        prepared.append((Image(**rgb_to_image_fields(rgb)), rgb))
+    policy = ReliabilityPolicy.RELIABLE if reliability == 'reliable' else ReliabilityPolicy.BEST_EFFORT
+    return ImageFeed(client, topic, prepared,
+                     qos=QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=policy))
 
 
-@contextlib.contextmanager
-def running_bringup(log_path: Path, *parameters: str, wait: bool = True, client=None) -> Iterator[Bringup]:
-    """The bringup with ``name:=value`` parameters; ``wait``: until the manager answers and the tracker's
-    services are up; ``client``: an existing client (made before the bringup starts), else a new one.
-    Stopped (and its exit code checked) at the end; a client made here is closed."""
-    from transt_ros.ros.client import TrackerClient
+def publish_until_processed(feed: ImageFeed, timeout_s: float = 60.0, check=None) -> int:
+    """Publish frames until the tracker publishes ``~/detections`` for one (discovery, QoS matching)
+    -> that frame's stamp."""
+    from transt_ros.ros.client import WaitTimeout
 
-    arguments = [item for parameter in parameters for item in ('-p', parameter)]
-    process = start_bringup(log_path, *arguments)
-    own_client = client is None
-    client = TrackerClient('orders_probe', depth=1000) if own_client else client
-    bringup = Bringup(process, client, log_path)
-    try:
-        if wait:
-            client.wait_until_answering(check=bringup.check)
-            client.wait_for_services(check=bringup.check)
-        yield bringup
-    finally:
-        if own_client:
-            client.close()
-        assert stop_process_group(process) == 0, log_path.read_text()[-3000:]
-
-
-@dataclass
-class LockstepCamera:
-    """The test's camera on the client's node: frames of :func:`camera_frame` published one at a time,
-    each stamped uniquely; remembers every frame by stamp."""
-
-    client: object
-    topic: str
-    width: int
-    height: int
-    reliability: str = 'reliable'
-    frames: dict[int, np.ndarray] = field(default_factory=dict)
-    index: int = 0
-
-    def __post_init__(self):
-        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        reliability = ReliabilityPolicy.RELIABLE if self.reliability == 'reliable' else ReliabilityPolicy.BEST_EFFORT
-        self.publisher = self.client.node.create_publisher(
-            Image, self.topic, QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=reliability))
-
-    def publish(self) -> int:
-        """The next frame -> its stamp (ns)."""
-        from sensor_msgs.msg import Image
-
-        from transt_ros.ros.image_conversion import rgb_to_image_fields
-
-        rgb, _ = camera_frame(self.width, self.height, self.index)
-        self.index += 1
-        msg = Image(**rgb_to_image_fields(rgb))
-        stamp = self.client.stamp_now(msg)
-        msg.header.frame_id = 'orders_camera'
-        self.frames[stamp] = rgb
-        self.publisher.publish(msg)
+    def one() -> int | None:
+        stamp = feed.publish_next()
+        try:
+            feed.client.detections.wait_for_stamp(stamp, timeout_s=0.5, check=check)
+        except WaitTimeout:
+            return None
         return stamp
-
-    def publish_until_processed(self, timeout_s: float = 60.0, check=None) -> int:
-        """Publish frames until the tracker publishes ``~/detections`` for one (discovery, QoS
-        matching) -> that frame's stamp."""
-        from transt_ros.ros.client import WaitTimeout
-
-        def one() -> int | None:
-            stamp = self.publish()
-            try:
-                self.client.detections.wait_for_stamp(stamp, timeout_s=0.5, check=check)
-            except WaitTimeout:
-                return None
-            return stamp
-        return self.client.wait_until(one, timeout_s, f'the tracker to process a frame on {self.topic}', check)
+    return feed.client.wait_until(one, timeout_s, 'the tracker to process a frame', check)
 
 
 class ReferenceTracks:

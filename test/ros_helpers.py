@@ -1,11 +1,10 @@
 """Helpers for tests that start ROS 2 nodes (rclpy), shared by the project's ROS tests.
 
 DDS must stay on loopback on CI / development machines, and concurrent test runs must not see
-each other's nodes. Every ROS test therefore runs with
-
-* ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (forced), and
-* a ``ROS_DOMAIN_ID`` per test run: the one already in the environment (``scripts/env.sh`` picks
-  one per shell), else one derived from the process id.
+each other's nodes. Every ROS test therefore runs with the project's one DDS policy
+(:mod:`transt_ros.common.ros_environment`): ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` (forced here)
+and the ``ROS_DOMAIN_ID`` already in the environment (``scripts/env.sh`` picks one per shell), else one
+derived from the process id (100..199).
 
 Typical use::
 
@@ -19,7 +18,10 @@ Typical use::
             ...
             assert spin_until(executor, lambda: got, timeout_s=10.0)
 
-For subprocesses (a node started with ``subprocess``), pass ``env=ros_env()``.
+For subprocesses (a node started with ``subprocess``), pass ``env=ros_env()``. To talk to the tracker,
+use :class:`transt_ros.ros.client.TrackerClient`; :func:`running_bringup` starts a bringup process and
+yields it with a client that waited until the manager answers; :class:`ImageFeed` is a camera in the
+test process.
 
 Also here: the light test checkpoint (:func:`write_light_checkpoint`), the bringup as a process
 group (:func:`start_bringup`, :func:`stop_process_group`), peak memory of a process
@@ -36,11 +38,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from transt_ros.common.ros_environment import ros_dds_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 LARGE_FRAMES_PROFILE = ROOT / 'config' / 'fastdds_large_frames.xml'
@@ -48,30 +54,14 @@ LIGHT = dict(backbone='resnet18', d_model=64, nhead=4, num_fusion_layers=1, dim_
              template_size=64, search_size=128)
 SCORE = 0.8
 
-LOCALHOST = 'LOCALHOST'
-
-
-def run_domain_id() -> int:
-    """The ROS domain id of this test run: $ROS_DOMAIN_ID if set, else one derived from the pid.
-
-    The derived id is in 1..101, the range that is safe on Linux (ports below the ephemeral range).
-    """
-    value = os.environ.get('ROS_DOMAIN_ID', '').strip()
-    if value:
-        return int(value)
-    return 1 + os.getpid() % 101
-
-
 def ros_env(domain_id: int | None = None) -> dict[str, str]:
     """Set the ROS test environment in ``os.environ`` and return a copy of the whole environment.
 
-    Forces DDS discovery onto loopback and fixes the domain id (see the module docstring); the
-    returned dict is meant for ``subprocess.run(..., env=ros_env())``.
+    Forces DDS discovery onto loopback and fixes the domain id (``domain_id``, else $ROS_DOMAIN_ID, else
+    derived from the pid: :func:`~transt_ros.common.ros_environment.ros_dds_environment`); the returned
+    dict is meant for ``subprocess.run(..., env=ros_env())``.
     """
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = LOCALHOST
-    os.environ.pop('ROS_STATIC_PEERS', None)
-    os.environ['ROS_DOMAIN_ID'] = str(run_domain_id() if domain_id is None else domain_id)
-    return dict(os.environ)
+    return dict(ros_dds_environment(os.environ, domain_id, force_loopback=True))
 
 
 @contextlib.contextmanager
@@ -157,6 +147,158 @@ def stop_process_group(process: subprocess.Popen, signals=(signal.SIGINT,), gap_
         raise
 
 
+@dataclass
+class Bringup:
+    """A bringup process and the client that talks to its nodes."""
+
+    process: subprocess.Popen
+    log_path: Path
+    client: object  # transt_ros.ros.client.TrackerClient (imported with rclpy)
+    directory: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors='replace')
+
+    def check_alive(self) -> None:
+        """Raise (with the log's tail) if the process ended: a wait's ``check``."""
+        if self.process.poll() is not None:
+            tail = '\n'.join(self.log().splitlines()[-20:])
+            raise AssertionError(f'the bringup exited with code {self.process.returncode}:\n{tail}')
+
+    def wait_for_log(self, text: str, timeout_s: float = 20.0) -> str:
+        """Until ``text`` is in the log; -> the log."""
+        return self.client.wait_until(lambda: text in (log := self.log()) and log, timeout_s,
+                                      f'{text!r} in the bringup log', self.check_alive)
+
+    def transition(self, name: str) -> None:
+        """A lifecycle transition of the manager by name (configure, activate, deactivate, cleanup)."""
+        from lifecycle_msgs.msg import Transition
+
+        transition_id = getattr(Transition, f'TRANSITION_{name.upper()}')
+        assert self.client.change_state(transition_id), f'{name} failed:\n{self.log()[-3000:]}'
+
+    def figures(self) -> tuple[float, int, int]:
+        """(RSS MB, threads, open file descriptors) of the bringup process."""
+        status = Path(f'/proc/{self.process.pid}/status').read_text().splitlines()
+        values = dict(line.split(':', 1) for line in status if ':' in line)
+        return (int(values['VmRSS'].split()[0]) / 1024.0, int(values['Threads']),
+                len(os.listdir(f'/proc/{self.process.pid}/fd')))
+
+    def stop(self) -> int:
+        """SIGINT to the process group, as Ctrl-C in ``ros2 launch``; -> the exit code."""
+        return stop_process_group(self.process) if self.process.poll() is None else self.process.returncode
+
+
+@contextlib.contextmanager
+def running_bringup(directory: Path, *ros_args: str, namespace: str = '', client_name: str = 'transt_test_client',
+                    timeout_s: float = 90.0, client=None, depth: int | None = None) -> Iterator[Bringup]:
+    """A bringup process (``ros_args``; in ``namespace`` if given, so that it can run beside another one)
+    with a :class:`~transt_ros.ros.client.TrackerClient` that waited until the manager answers. Needs
+    an initialised rclpy (:func:`ros_context`). Stopped at exit (SIGINT) unless the test stopped it.
+    ``client``: one made before the bringup starts (kept open), else a new one (``depth``: its capture
+    history), closed at exit."""
+    from transt_ros.ros.client import CAPTURE_DEPTH, TrackerClient
+
+    directory.mkdir(parents=True, exist_ok=True)
+    remap = ['-r', f'__ns:=/{namespace.strip("/")}'] if namespace else []
+    process = start_bringup(directory / 'bringup.log', *ros_args, *remap)
+    own_client = client is None
+    if own_client:
+        client = TrackerClient(client_name, namespace=namespace, depth=depth or CAPTURE_DEPTH)
+    bringup = Bringup(process, directory / 'bringup.log', client, directory)
+    try:
+        client.wait_until_answering(timeout_s, check=bringup.check_alive)
+        yield bringup
+    finally:
+        if own_client:
+            client.close()
+        bringup.stop()
+        if os.environ.get('TRANST_TEST_SHOW_LOG'):
+            print(bringup.log())
+
+
+class ImageFeed:
+    """A camera in the test process: prepared frames published on ``topic`` (rgb8 Image), each stamped
+    now, one by one or by a thread at a fixed rate; remembers each stamp's payload (e.g. the box of the
+    target in that frame). With ``camera_info``, that CameraInfo goes out with every frame, stamped alike."""
+
+    def __init__(self, client, topic: str, frames: Sequence[tuple[object, object]], camera_info=None,
+                 info_topic: str | None = None, qos=10):
+        from sensor_msgs.msg import CameraInfo, Image
+
+        self.client, self.frames, self.camera_info = client, list(frames), camera_info
+        self.publisher = client.node.create_publisher(Image, topic, qos)
+        self.info_publisher = client.node.create_publisher(CameraInfo, info_topic, 10) if info_topic else None
+        self.lock = threading.Lock()
+        self.published: dict[int, object] = {}  # stamp ns -> payload (None: not a good frame)
+        self.count = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def wait_for_subscriber(self, timeout_s: float = 30.0) -> None:
+        self.client.wait_for_subscriber(self.publisher, timeout_s)
+
+    def publish(self, msg, payload=None) -> int:
+        """Publish ``msg`` stamped now; -> the stamp [ns]."""
+        stamp = self.client.stamp_now(msg)
+        with self.lock:
+            self.published[stamp] = payload
+            self.count += 1
+        if self.info_publisher is not None and self.camera_info is not None:
+            self.camera_info.header = msg.header
+            self.info_publisher.publish(self.camera_info)
+        self.publisher.publish(msg)
+        return stamp
+
+    def publish_next(self) -> int:
+        msg, payload = self.frames[self.count % len(self.frames)]
+        return self.publish(msg, payload)
+
+    def start(self, rate_hz: float, frames: int | None = None) -> None:
+        """Publish at ``rate_hz`` in a thread (``frames`` of them, else until :meth:`stop`)."""
+        self.stop()
+        self._stop.clear()
+        period = 1.0 / rate_hz
+
+        def run():
+            next_time, sent = time.perf_counter(), 0
+            while not self._stop.is_set() and (frames is None or sent < frames):
+                self.publish_next()
+                sent += 1
+                next_time += period
+                self._stop.wait(max(0.0, next_time - time.perf_counter()))
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout_s: float = 60.0) -> None:
+        """Until a :meth:`start` with ``frames`` has published them all."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            assert not self._thread.is_alive(), 'the feed did not finish'
+            self._thread = None
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def last(self, back: int = 0) -> tuple[int, object]:
+        """(stamp ns, payload) of the newest frame published with a payload, or of the one ``back`` before it."""
+        with self.lock:
+            stamps = sorted(stamp for stamp, payload in self.published.items() if payload is not None)
+            return stamps[-1 - back], self.published[stamps[-1 - back]]
+
+    def newest_stamp(self) -> int:
+        with self.lock:
+            return max(self.published)
+
+
 def reset_peak_rss(pid: int) -> None:
     """Start a new peak-memory (VmHWM) measurement of ``pid`` (Linux clear_refs)."""
     Path(f'/proc/{pid}/clear_refs').write_text('5')
@@ -215,6 +357,7 @@ def run_camera(arguments: list[str] | None = None) -> None:
     parser.add_argument('--wait', type=float, default=20.0, help='wait this long for a subscriber [s]')
     options = parser.parse_args(arguments)
     import rclpy
+    from rclpy.duration import Duration
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
@@ -242,7 +385,10 @@ def run_camera(arguments: list[str] | None = None) -> None:
         publisher.publish(msg)
         stamps.append(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec)
         time.sleep(max(0.0, start + (index + 1) / options.rate - time.perf_counter()))
-    time.sleep(0.5)
+    if options.reliability == 'reliable':  # every frame delivered (or replaced) before the process ends
+        publisher.wait_for_all_acked(Duration(seconds=10))
+    else:
+        time.sleep(0.5)  # best effort: nothing to wait for; let the last frames leave the sockets
     print(json.dumps({'published': count, 'stamps': stamps}), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()

@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .robot_orders_helpers import (
-    LockstepCamera,
     ReferenceTracks,
     assert_same_boxes,
     detected_boxes,
+    lockstep_feed,
+    publish_until_processed,
     random_checkpoint,
-    running_bringup,
 )
-from .ros_helpers import ros_context
+from .ros_helpers import ImageFeed, ros_context, running_bringup
 
 pytestmark = pytest.mark.ros
 
@@ -58,7 +58,7 @@ def checkpoints(tmp_path_factory):
 class Sequence:
     """One generated program against one bringup, with the expected live targets."""
 
-    def __init__(self, bringup, camera: LockstepCamera, checkpoints, max_targets: int):
+    def __init__(self, bringup, camera: ImageFeed, checkpoints, max_targets: int):
         self.bringup, self.client, self.camera = bringup, bringup.client, camera
         self.checkpoints, self.checkpoint = checkpoints, 0
         self.max_targets = max_targets
@@ -71,15 +71,15 @@ class Sequence:
         return list(self.reference.tracks)
 
     def newest_rgb(self):
-        return self.camera.frames[self.last_stamp]
+        return self.camera.published[self.last_stamp]
 
     def frame(self) -> None:
         """Publish one frame; the tracker's boxes must equal the fresh trackers'."""
-        stamp = self.camera.publish()
-        array = self.client.detections.wait_for_stamp(stamp, timeout_s=30.0, check=self.bringup.check)
+        stamp = self.camera.publish_next()
+        array = self.client.detections.wait_for_stamp(stamp, timeout_s=30.0, check=self.bringup.check_alive)
         self.last_stamp = stamp
         self.step_count += 1
-        assert_same_boxes(detected_boxes(array), self.reference.step(self.camera.frames[stamp]),
+        assert_same_boxes(detected_boxes(array), self.reference.step(self.camera.published[stamp]),
                           f'step {self.step_count}')
 
     def expect_new(self, track_id: str, box) -> None:
@@ -124,7 +124,7 @@ class Sequence:
         publish()
         status = self.client.status.wait_for(
             lambda msg: any(track.track_id not in before for track in msg.tracks), since=since, timeout_s=30.0,
-            check=self.bringup.check)
+            check=self.bringup.check_alive)
         new_id = next(track.track_id for track in status.tracks if track.track_id not in before)
         self.expect_new(new_id, box)
 
@@ -148,7 +148,7 @@ class Sequence:
         if not hasattr(self, '_click_publisher'):
             from geometry_msgs.msg import Point
             self._click_publisher = self.client.node.create_publisher(Point, TOPIC + '_mouse_left', 10)
-            self.client.wait_for_subscriber(self._click_publisher, check=self.bringup.check)
+            self.client.wait_for_subscriber(self._click_publisher, check=self.bringup.check_alive)
         return self._click_publisher
 
     def pause(self) -> None:
@@ -189,18 +189,20 @@ def test_generated_sequences_publish_what_fresh_trackers_give(checkpoints, tmp_p
     width, height, reliability = camera
     print(f'\nexample: camera {width}x{height} {reliability}, {"before" if camera_first else "after"} the node, '
           f'max_targets {max_targets}: {[action[0] for action in actions]}')
-    log_path = tmp_path / f'bringup_{next(EXAMPLE_NUMBERS)}.log'
-    parameters = (f'checkpoint:={checkpoints[0]}', f'image_topic:={TOPIC}', f'max_targets:={max_targets}',
-                  'double_click_timeout:=0.0', f'click_box_size:={CLICK_BOX}', 'diagnostics_period:=0.2')
+    directory = tmp_path / f'bringup_{next(EXAMPLE_NUMBERS)}'
+    values = (f'checkpoint:={checkpoints[0]}', f'image_topic:={TOPIC}', f'max_targets:={max_targets}',
+              'double_click_timeout:=0.0', f'click_box_size:={CLICK_BOX}', 'diagnostics_period:=0.2')
+    ros_args = [item for value in values for item in ('-p', value)]
     with ros_context(), TrackerClient('sequence_probe', depth=1000) as client:
-        camera_publisher = LockstepCamera(client, TOPIC, width, height, reliability) if camera_first else None
+        feed = lockstep_feed(client, TOPIC, width, height, reliability) if camera_first else None
         if camera_first:
-            camera_publisher.publish()  # the camera is up (and publishing) before the tracker
-        with running_bringup(log_path, *parameters, client=client) as bringup:
-            camera_publisher = camera_publisher or LockstepCamera(client, TOPIC, width, height, reliability)
-            sequence = Sequence(bringup, camera_publisher, checkpoints, max_targets)
-            sequence.last_stamp = camera_publisher.publish_until_processed(check=bringup.check)
+            feed.publish_next()  # the camera is up (and publishing) before the tracker
+        with running_bringup(directory, *ros_args, client=client) as bringup:
+            client.wait_for_services(check=bringup.check_alive)
+            feed = feed or lockstep_feed(client, TOPIC, width, height, reliability)
+            sequence = Sequence(bringup, feed, checkpoints, max_targets)
+            sequence.last_stamp = publish_until_processed(feed, check=bringup.check_alive)
             for action in actions:
                 sequence.run(action)
-            log = log_path.read_text()
+            log = bringup.log()
             assert 'failed' not in log, log[-3000:]

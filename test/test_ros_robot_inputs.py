@@ -2,7 +2,9 @@
 broken checkpoints, parameters checked when set, the finalized manager.
 
 One bringup (light model with constant heads, autostart) runs as a process group; cameras are
-separate processes (``python -m test.ros_helpers camera``) as on a robot.
+separate processes (``python -m test.ros_helpers camera``) as on a robot. The ``robot`` fixture hands
+it to each test with no target and the start-up parameters; the tests that reconfigure or shut down
+the manager start a bringup of their own (in a namespace of their own), so the tests pass in any order.
 """
 from __future__ import annotations
 
@@ -12,20 +14,21 @@ import time
 
 import pytest
 
+from transt_ros.ros.targeting import IDLE
+
 from .ros_helpers import (
     LARGE_FRAMES_PROFILE,
     ROOT,
+    Bringup,
     camera_command,
     peak_rss_mb,
     reset_peak_rss,
     ros_context,
     ros_env,
     rss_mb,
-    start_bringup,
-    stop_process_group,
+    running_bringup,
     write_light_checkpoint,
 )
-from .test_ros_nodes import Probe
 
 pytestmark = pytest.mark.ros
 
@@ -33,28 +36,38 @@ TOPIC = '/robot_cam/image'
 
 
 @pytest.fixture(scope='module')
-def robot(tmp_path_factory):
-    directory = tmp_path_factory.mktemp('robot_inputs')
-    good = write_light_checkpoint(directory / 'light.pth')
-    log_path = directory / 'bringup.log'
+def ros():
     with ros_context():
-        process = start_bringup(log_path, '-p', f'image_topic:={TOPIC}', '-p', f'checkpoint:={good}',
-                                '-p', 'diagnostics_period:=0.5', '-p', 'frame_buffer_size:=90',
-                                '-p', 'input_timeout:=1.0')
-        probe = Probe()
-        probe.process, probe.log_path, probe.directory, probe.good_checkpoint = process, log_path, directory, good
-        try:
-            probe.wait_until_answering()
-            probe.wait_for(lambda: probe.state() == 'active', timeout_s=60.0, what='autostart')
-            yield probe
-        finally:
-            probe.close()
-            if process.poll() is None:
-                assert stop_process_group(process) == 0
+        yield
 
 
-def log_text(robot) -> str:
-    return robot.log_path.read_text()
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    return write_light_checkpoint(tmp_path_factory.mktemp('robot_model') / 'light.pth')
+
+
+@pytest.fixture(scope='module')
+def shared(ros, checkpoint, tmp_path_factory):
+    with running_bringup(tmp_path_factory.mktemp('robot_inputs'), '-p', f'image_topic:={TOPIC}',
+                         '-p', f'checkpoint:={checkpoint}', '-p', 'diagnostics_period:=0.5',
+                         '-p', 'frame_buffer_size:=90', '-p', 'input_timeout:=1.0',
+                         client_name='transt_robot_client') as bringup:
+        client = bringup.client
+        client.wait_until(lambda: client.manager_state() == 'active', 60.0, 'autostart', bringup.check_alive)
+        yield bringup
+
+
+@pytest.fixture()
+def robot(shared):
+    """The shared bringup (active, no camera running) with no target; its parameters set back after the test."""
+    client = shared.client
+    assert client.manager_state() == 'active'
+    assert client.clear_target().success
+    startup = client.get_parameters('tracker', ('catch_up_timeout', 'label'))
+    try:
+        yield shared
+    finally:
+        assert all(result.successful for result in client.set_parameters('tracker', **startup))
 
 
 def start_camera(width, height, rate_hz, seconds, reliability, large_frames_profile=False) -> subprocess.Popen:
@@ -67,13 +80,24 @@ def start_camera(width, height, rate_hz, seconds, reliability, large_frames_prof
 
 
 def camera_result(camera: subprocess.Popen) -> dict:
+    """The camera's ``{"published": N, "stamps": [...]}`` once it is done."""
     stdout, _ = camera.communicate(timeout=90)
     assert camera.returncode == 0
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def counter(values, key) -> int:
-    return int(values[key])
+def settled_diagnostics(client):
+    """The tracker's counters once they stop changing (two /diagnostics in a row with the same counts of
+    received and lost frames): every frame of a camera that is done has been counted."""
+    previous = [client.next_diagnostics()]
+
+    def settled():
+        current = client.next_diagnostics()
+        done = (current.frames_received, current.frames_lost) == (previous[0].frames_received,
+                                                                  previous[0].frames_lost)
+        previous[0] = current
+        return done and current
+    return client.wait_until(settled, 30.0, 'the frame counters to settle')
 
 
 # ------------------------------------------------------------------------------------ item 1: cameras
@@ -82,43 +106,52 @@ def counter(values, key) -> int:
     (640, 480, 'reliable', False), (1280, 720, 'reliable', False),
     (640, 480, 'best_effort', True), (1280, 720, 'best_effort', True)])
 def test_camera_frames_arrive_and_are_tracked(robot, width, height, reliability, profile):
-    before = robot.diagnostics_values()
+    client = robot.client
+    before = client.next_diagnostics()
     camera = start_camera(width, height, 15.0, 3.0, reliability, profile)
-    robot.wait_for(lambda: counter(robot.diagnostics_values(), 'frames_received') > counter(before, 'frames_received'),
-                   timeout_s=30.0, what='frames at the node')
-    reply = robot.target(20, height // 2 - 40, 80, 80)
+    client.wait_until(lambda: client.next_diagnostics().frames_received > before.frames_received, 30.0,
+                      'frames at the node')
+    reply = client.set_target(20, height // 2 - 40, 80, 80)
     assert reply.accepted, reply.reason
-    during = robot.diagnostics_values()
-    published = camera_result(camera)['published']
-    time.sleep(1.0)
-    after = robot.diagnostics_values()
-    received = counter(after, 'frames_received') - counter(before, 'frames_received')
-    detections = [msg for _, msg in robot.received('detection') if msg.id == reply.track_id]
+    during = client.next_diagnostics()
+    result = camera_result(camera)
+    # the newest frame is always tracked: the node kept up with the camera to its last frame
+    client.status.wait_for_stamp(result['stamps'][-1], timeout_s=30.0)
+    after = settled_diagnostics(client)
+    published = result['published']
+    received = after.frames_received - before.frames_received
+    lost = after.frames_lost - before.frames_lost
+    detections = [msg for msg in client.detection.messages() if msg.id == reply.track_id]
     print(f'\n{width}x{height} {reliability}{" + large-frames profile" if profile else ""}: published {published}, '
-          f'received {received}, lost {counter(after, "frames_lost") - counter(before, "frames_lost")}, '
-          f'detections {len(detections)}, subscription {during["image_qos_reliability"]}')
-    # the subscription keeps the newest frame only (depth 1): frames the busy node has not taken yet are
-    # replaced in its queue, so not every frame is received; none may be lost in transport
-    assert during['image_qos_reliability'] == reliability  # auto: what the camera offers
-    assert received >= 0.6 * published, (received, published)
-    assert counter(after, 'frames_lost') == counter(before, 'frames_lost')
+          f'received {received}, lost {lost}, detections {len(detections)}, '
+          f'subscription {during.image_qos_reliability}')
+    # The subscription keeps the newest frame only (depth 1): frames the busy node has not taken yet are
+    # replaced in its queue, so how many are received depends on the machine's load. What does not:
+    # every frame is counted once, none is lost in transport, and tracking goes on to the last frame.
+    assert during.image_qos_reliability == reliability  # auto: what the camera offers
+    assert 0 < received <= published, (received, published)
+    assert lost == 0
     assert len(detections) >= 5
-    assert robot.clear().success
+    assert {msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec for msg in detections} <= set(result['stamps'])
 
 
 def test_best_effort_loss_is_reported(robot):
     """A best-effort VGA camera with Fast DDS's defaults: the frames are lost in transport (a known DDS
     behaviour for fragmented best-effort samples); the node says so in the log and in /diagnostics."""
-    before = robot.diagnostics_values()
+    client = robot.client
+    before = client.next_diagnostics()
     camera = start_camera(640, 480, 30.0, 3.0, 'best_effort')
     published = camera_result(camera)['published']
-    after = robot.diagnostics_values()
-    received = counter(after, 'frames_received') - counter(before, 'frames_received')
-    lost = counter(after, 'frames_lost') - counter(before, 'frames_lost')
+    after = settled_diagnostics(client)
+    received = after.frames_received - before.frames_received
+    lost = after.frames_lost - before.frames_lost
     print(f'\n640x480 best_effort, default transport: published {published}, received {received}, lost {lost}')
-    if received < 0.9 * published:  # the loss happened: it must be visible
-        assert lost > 0
-        assert 'lost in transport' in log_text(robot) and 'fastdds_large_frames.xml' in log_text(robot)
+    assert received < published, ('the premise of this test is gone: Fast DDS delivered every fragmented '
+                                  f'best-effort frame ({received} of {published}), so no loss is reported')
+    assert lost > 0  # the loss is reported ...
+    assert received + lost <= published  # ... and not over-counted
+    log = robot.log()
+    assert 'lost in transport' in log and 'fastdds_large_frames.xml' in log
 
 
 # ------------------------------------------------------------------------------------ item 2: order
@@ -126,151 +159,196 @@ def test_best_effort_loss_is_reported(robot):
 CATCH_UP_AGE_S = 1.5
 """How far back the stamped requests reach: ~45 frames of catch-up (slow enough to be overtaken), and
 well inside the 3 s ring buffer even when the node's latency adds to the age under load."""
+ROUNDS = 12
+"""Most rounds of a race the test needs to see a number of times (each round that is not the race
+still checks the order; a round is the race in most of them)."""
 
 
-def buffered_stamp(robot, age_s: float) -> int:
-    old = [msg for received_at, msg in robot.received('status') if received_at < time.time() - age_s]
-    return old[-1].header.stamp.sec * 10**9 + old[-1].header.stamp.nanosec
+def buffered_stamp(client, age_s: float) -> int:
+    """A frame the node processed ``age_s`` ago (its status carries the frame's header): in the buffer."""
+    old = client.wait_until(lambda: [item for item in client.status.received()
+                                     if item.monotonic_s < time.monotonic() - age_s],
+                            what=f'a status {age_s} s old')
+    return old[-1].stamp_ns
 
 
-def stamped_request(robot, stamp_ns):
-    from transt_ros.srv import SetTarget
-
-    request = SetTarget.Request(x=20.0, y=80.0, width=80.0, height=80.0)
-    request.stamp.sec, request.stamp.nanosec = divmod(stamp_ns, 10**9)
-    return robot.set_target.call_async(request)
+def stamped_request(client):
+    """A SetTarget on a frame CATCH_UP_AGE_S back, not waited for: its catch-up takes a while."""
+    return client.set_target_async(20.0, 80.0, 80.0, 80.0, stamp_ns=buffered_stamp(client, CATCH_UP_AGE_S))
 
 
-def wait_future(robot, future, timeout_s=30.0):
-    return robot.wait_for(lambda: future.done() and future.result(), timeout_s, 'a service answer')
-
-
-def test_requests_apply_in_the_order_they_arrive(robot):
-    camera = start_camera(320, 240, 30.0, 25.0, 'reliable')
+@pytest.fixture()
+def camera_30hz(robot):
+    """A 320x240 camera at 30 Hz, tracked for long enough that the ring buffer is full (90 frames)."""
+    started_ns = time.time_ns()
+    camera = start_camera(320, 240, 30.0, 60.0, 'reliable')
     try:
-        robot.wait_for(lambda: len([1 for t, _ in robot.received('status') if t > time.time() - 0.5]) > 5,
-                       timeout_s=30.0, what='tracked frames')
-        time.sleep(3.0)  # fill the ring buffer (90 frames)
-        # a clear_target 0.1 s after a slow stamped SetTarget: the stop is never undone
-        for _ in range(3):
-            slow = stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S))
-            time.sleep(0.1)
-            cleared = robot.clear()
-            answer = wait_future(robot, slow)
-            assert not answer.accepted and 'overtaken by a later request (~/clear_target)' in answer.reason, answer
-            assert 'will not be applied' in cleared.message, cleared.message
-            after = time.time()
-            time.sleep(1.0)
-            states = {msg.state for received_at, msg in robot.received('status') if received_at > after}
-            assert states == {0}, states  # IDLE only
-        # a newer SetTarget 0.1 s after a slow stamped one wins
-        for _ in range(2):
-            slow = stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S))
-            time.sleep(0.1)
-            newer = robot.target(100, 80, 60, 60)
-            assert newer.accepted, newer.reason
-            answer = wait_future(robot, slow)
-            assert not answer.accepted and 'overtaken' in answer.reason
-            after = time.time()
-            robot.next_message('detection', lambda m, n=newer: m.id == n.track_id, after=after)
-            time.sleep(0.5)
-            ids = {msg.id for received_at, msg in robot.received('detection') if received_at > after + 0.2}
-            assert ids == {newer.track_id}, ids
-        # item 9: the catch-up is bounded and the reply says it was cut short
-        (result,) = robot.set_params(robot.tracker_params, catch_up_timeout=0.1)
-        assert result.successful
-        answer = wait_future(robot, stamped_request(robot, buffered_stamp(robot, CATCH_UP_AGE_S)))
-        assert answer.accepted and 'cut short after 0.1 s (catch_up_timeout)' in answer.reason, answer.reason
-        (result,) = robot.set_params(robot.tracker_params, catch_up_timeout=2.0)
-        assert result.successful
+        client = robot.client
+
+        def seconds_of_frames() -> float:
+            stamps = [item.stamp_ns for item in client.status.received() if item.stamp_ns > started_ns]
+            return (stamps[-1] - stamps[0]) / 1e9 if stamps else 0.0
+        client.wait_until(lambda: seconds_of_frames() > 3.0, 40.0, '3 s of frames in the ring buffer')
+        yield camera
     finally:
         camera.kill()
         camera.wait()
-    assert robot.clear().success
+
+
+def test_clear_target_is_never_undone_by_an_earlier_slow_set_target(robot, camera_30hz):
+    """A stamped SetTarget (a slow catch-up) and a clear_target sent right after it: the clear wins every
+    time. Either the SetTarget finished first (accepted, then cleared), or it is answered as overtaken
+    (always when the clear says it met it in progress); the node stays IDLE. Rounds go on until the
+    race (overtaken) was seen 3 times."""
+    client = robot.client
+    overtaken = 0
+    for _ in range(ROUNDS):
+        slow = stamped_request(client)
+        cleared = client.clear_target()
+        answer = client.answer(slow, 30.0)
+        assert cleared.success
+        if 'will not be applied' in cleared.message:  # the clear met the SetTarget in its catch-up
+            assert not answer.accepted, answer
+        if not answer.accepted:
+            assert 'overtaken' in answer.reason and '~/clear_target' in answer.reason, answer.reason
+            overtaken += 1
+        else:
+            assert answer.track_id in cleared.message, (answer, cleared)
+        statuses = client.status.wait_for_count(10)
+        assert {status.state for status in statuses} == {IDLE}  # the stop is never undone
+        if overtaken == 3:
+            break
+    assert overtaken == 3, f'the clear_target overtook a stamped SetTarget in only {overtaken} of {ROUNDS} rounds'
+
+
+def test_a_newer_set_target_wins_over_an_earlier_slow_one(robot, camera_30hz):
+    """A stamped SetTarget (a slow catch-up) and a SetTarget on the newest frame sent right after it:
+    the newer one's track is the one tracked, every time; the slow one is either overtaken or was done
+    before the newer one came. Rounds go on until the race (overtaken) was seen twice."""
+    client = robot.client
+    overtaken = 0
+    for _ in range(ROUNDS):
+        slow = stamped_request(client)
+        newer = client.set_target(100, 80, 60, 60)
+        assert newer.accepted, newer.reason
+        answer = client.answer(slow, 30.0)
+        if not answer.accepted:
+            assert 'overtaken' in answer.reason, answer.reason
+            overtaken += 1
+        client.detection.wait_for(lambda m, n=newer: m.id == n.track_id)
+        since = time.monotonic()
+        client.status.wait_for_count(10, since=since)
+        ids = {msg.id for msg in client.detection.messages(since)}
+        assert ids == {newer.track_id}, (ids, answer)
+        if overtaken == 2:
+            break
+    assert overtaken == 2, f'a newer SetTarget overtook a stamped one in only {overtaken} of {ROUNDS} rounds'
+
+
+def test_catch_up_is_bounded_and_the_reply_says_it_was_cut_short(robot, camera_30hz):
+    """item 9: catch_up_timeout ends a long catch-up; the target is still set."""
+    client = robot.client
+    (result,) = client.set_parameters('tracker', catch_up_timeout=0.1)
+    assert result.successful
+    answer = client.answer(client.set_target_async(20.0, 80.0, 80.0, 80.0, stamp_ns=buffered_stamp(client, 2.5)),
+                           30.0)
+    assert answer.accepted and 'cut short after 0.1 s (catch_up_timeout)' in answer.reason, answer.reason
+    client.detection.wait_for(lambda m: m.id == answer.track_id)
 
 
 # ------------------------------------------------------------------------------------ item 3: huge boxes
 
 def test_huge_boxes_are_clamped_and_memory_stays_bounded(robot):
-    from vision_msgs.msg import Detection2D
-
-    before = counter(robot.diagnostics_values(), 'frames_received')
+    client = robot.client
+    before = client.next_diagnostics().frames_received
     camera = start_camera(640, 480, 15.0, 15.0, 'reliable')
     try:
-        robot.wait_for(lambda: counter(robot.diagnostics_values(), 'frames_received') > before + 2, timeout_s=30.0,
-                       what='640x480 frames')
-        assert robot.target(10, 10, 40, 40).accepted
-        time.sleep(0.5)
+        client.wait_until(lambda: client.next_diagnostics().frames_received > before + 2, 30.0, '640x480 frames')
+        first = client.set_target(10, 10, 40, 40)
+        assert first.accepted
+        client.detection.wait_for(lambda m: m.id == first.track_id)
         pid = robot.process.pid
         baseline = rss_mb(pid)
         reset_peak_rss(pid)
         for box in ((10, 10, 3000, 3000), (10, 10, 6000, 6000), (0, 0, 1e10, 1e10), (5, 5, 1e300, 1e300)):
-            reply = robot.target(*box)
+            reply = client.set_target(*box)
             assert reply.accepted and 'box clamped to the 640x480 image' in reply.reason, reply.reason
-            detection = robot.next_message('detection', lambda m, r=reply: m.id == r.track_id)
+            detection = client.detection.wait_for(lambda m, r=reply: m.id == r.track_id, since=0.0)
             assert detection.bbox.size_x <= 640 and detection.bbox.size_y <= 480
-        target = Detection2D()
-        target.bbox.center.position.x, target.bbox.center.position.y = 320.0, 240.0
-        target.bbox.size_x = target.bbox.size_y = 6000.0
-        robot.target_pub.publish(target)
-        robot.wait_for(lambda: 'from ~/target: box (-2680.0, -2760.0, 6000.0, 6000.0)' in log_text(robot)
-                       and 'box clamped to the 640x480 image: (0.0, 0.0, 640.0, 480.0)' in log_text(robot),
-                       what='the clamped ~/target box')
+        client.publish_target(-2680.0, -2760.0, 6000.0, 6000.0)
+        client.wait_until(lambda: 'from ~/target: box (-2680.0, -2760.0, 6000.0, 6000.0)' in (log := robot.log())
+                          and 'box clamped to the 640x480 image: (0.0, 0.0, 640.0, 480.0)' in log,
+                          what='the clamped ~/target box')
         growth = peak_rss_mb(pid) - baseline
         print(f'\nhuge boxes on 640x480: peak memory {growth:+.0f} MB over the {baseline:.0f} MB before '
               '(issue: 6000x6000 took +830 MB)')
         assert growth < 150.0
-        assert 'OverflowError' not in log_text(robot)
+        assert 'OverflowError' not in robot.log()
     finally:
         camera.kill()
         camera.wait()
-    assert robot.clear().success
 
 
 # ------------------------------------------------------------------------------------ items 5, 6, 8, 10
 
 def test_parameters_are_checked_when_set(robot):
-    (refused,) = robot.set_params(robot.manager_params, precision='fp64')
+    client = robot.client
+    (refused,) = client.set_parameters('manager', precision='fp64')
     assert not refused.successful and 'precision must be one of' in refused.reason
-    (refused,) = robot.set_params(robot.manager_params, device='gpu7')
+    (refused,) = client.set_parameters('manager', device='gpu7')
     assert not refused.successful and 'device' in refused.reason
-    (refused,) = robot.set_params(robot.tracker_params, label='x' * 100_000)
+    (refused,) = client.set_parameters('tracker', label='x' * 100_000)
     assert not refused.successful and 'at most 256 characters' in refused.reason
-    (accepted,) = robot.set_params(robot.tracker_params, label='target')
+    (accepted,) = client.set_parameters('tracker', label='a' * 256)
     assert accepted.successful
+    assert client.get_parameters('tracker', ['label']) == {'label': 'a' * 256}
+    assert client.get_parameters('manager', ['precision', 'device']) == {'precision': 'fp32', 'device': 'cpu'}
 
 
-def test_nan_checkpoint_and_hostile_config_are_refused_at_configure(robot):
+@pytest.fixture()
+def own_bringup(ros, checkpoint, tmp_path, request) -> Bringup:
+    """A bringup of the test's own (namespace = the test's name), active: for tests that leave it changed."""
+    with running_bringup(tmp_path, '-p', 'image_topic:=/own_cam/image', '-p', f'checkpoint:={checkpoint}',
+                         namespace=request.node.name[:40], client_name=f'{request.node.name[:40]}_client') as bringup:
+        client = bringup.client
+        client.wait_until(lambda: client.manager_state() == 'active', 60.0, 'autostart', bringup.check_alive)
+        yield bringup
+
+
+def test_nan_checkpoint_and_hostile_config_are_refused_at_configure(own_bringup, checkpoint):
     import torch
     from lifecycle_msgs.msg import Transition
 
-    nan = write_light_checkpoint(robot.directory / 'nan.pth', fill=float('nan'))
-    stored = torch.load(robot.good_checkpoint, weights_only=False)
+    client = own_bringup.client
+    nan = write_light_checkpoint(own_bringup.directory / 'nan.pth', fill=float('nan'))
+    stored = torch.load(checkpoint, weights_only=False)
     stored['config']['search_size'] = 4096
-    hostile = robot.directory / 'hostile.pth'
+    hostile = own_bringup.directory / 'hostile.pth'
     torch.save(stored, hostile)
-    assert robot.transition(Transition.TRANSITION_DEACTIVATE)
-    assert robot.transition(Transition.TRANSITION_CLEANUP)
-    for checkpoint, cause in ((nan, 'warm-up output is not finite'), (hostile, 'search_size must be an integer')):
-        (result,) = robot.set_params(robot.manager_params, checkpoint=str(checkpoint))
+    assert client.change_state(Transition.TRANSITION_DEACTIVATE)
+    assert client.change_state(Transition.TRANSITION_CLEANUP)
+    for path, cause in ((nan, 'warm-up output is not finite'), (hostile, 'search_size must be an integer')):
+        (result,) = client.set_parameters('manager', checkpoint=str(path))
         assert result.successful
         start = time.monotonic()
-        assert not robot.transition(Transition.TRANSITION_CONFIGURE)
+        assert not client.change_state(Transition.TRANSITION_CONFIGURE)
         assert time.monotonic() - start < 20.0
-        assert robot.state() == 'unconfigured'
-        assert cause in log_text(robot) and 'configure failed' in log_text(robot)
-    assert 'error while in' not in log_text(robot)
-    (result,) = robot.set_params(robot.manager_params, checkpoint=str(robot.good_checkpoint))
+        assert client.manager_state() == 'unconfigured'
+        log = own_bringup.log()
+        assert cause in log and 'configure failed' in log
+    assert 'error while in' not in own_bringup.log()
+    (result,) = client.set_parameters('manager', checkpoint=str(checkpoint))
     assert result.successful
-    assert robot.transition(Transition.TRANSITION_CONFIGURE)
-    assert robot.transition(Transition.TRANSITION_ACTIVATE)
+    assert client.change_state(Transition.TRANSITION_CONFIGURE)
+    assert client.change_state(Transition.TRANSITION_ACTIVATE)
 
 
-def test_after_shutdown_the_tracker_says_finalized(robot):
+def test_after_shutdown_the_tracker_says_finalized(own_bringup):
     from lifecycle_msgs.msg import Transition
 
-    assert robot.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
-    assert robot.state() == 'finalized'
-    reply = robot.target(10, 10, 40, 40)
+    client = own_bringup.client
+    assert client.change_state(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+    assert client.manager_state() == 'finalized'
+    reply = client.set_target(10, 10, 40, 40)
     assert not reply.accepted and 'finalized' in reply.reason, reply.reason
     assert 'not configured' not in reply.reason

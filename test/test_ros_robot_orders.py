@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from .robot_orders_helpers import LockstepCamera, running_bringup
-from .ros_helpers import camera_command, ros_context, ros_env, write_light_checkpoint
+from .robot_orders_helpers import lockstep_feed, publish_until_processed
+from .ros_helpers import camera_command, ros_context, ros_env, running_bringup, write_light_checkpoint
 
 pytestmark = pytest.mark.ros
 
@@ -26,6 +26,11 @@ def light(tmp_path_factory):
 def context():
     with ros_context():
         yield
+
+
+def parameters(*values: str) -> list[str]:
+    """``name:=value`` -> ``-p name:=value`` ros arguments."""
+    return [item for value in values for item in ('-p', value)]
 
 
 def start_camera(width: int, height: int, reliability: str, rate_hz: float = 15.0, seconds: float = 120.0):
@@ -50,7 +55,7 @@ def set_target_when_frames_arrive(bringup, box=(100, 80, 60, 60), **kwargs):
         if not reply.accepted and 'no image received yet' not in reply.reason:
             raise AssertionError(f'refused: {reply.reason}')
         return reply if reply.accepted else None
-    return bringup.client.wait_until(accepted, 60.0, 'SetTarget to be accepted', bringup.check)
+    return bringup.client.wait_until(accepted, 60.0, 'SetTarget to be accepted', bringup.check_alive)
 
 
 @pytest.mark.parametrize('width,height,reliability', [(640, 480, 'reliable'), (1280, 720, 'reliable'),
@@ -65,15 +70,17 @@ def test_a_camera_running_before_the_tracker_is_tracked(context, light, tmp_path
 
         with TrackerClient('camera_watch') as watch:  # the camera is publishing before the tracker starts
             watch.wait_until(lambda: watch.node.count_publishers(TOPIC) > 0, 30.0, 'the camera')
-        with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={light}', f'image_topic:={TOPIC}',
-                             'diagnostics_period:=0.3') as bringup:
+        with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}',
+                             'diagnostics_period:=0.3'), depth=1000) as bringup:
+            bringup.client.wait_for_services(check=bringup.check_alive)
             reply = set_target_when_frames_arrive(bringup)
             since = time.monotonic()
-            detections = bringup.client.detection.wait_for_count(20, since=since, timeout_s=60.0, check=bringup.check)
+            detections = bringup.client.detection.wait_for_count(20, since=since, timeout_s=60.0,
+                                                                 check=bringup.check_alive)
             assert all(detection.id == reply.track_id for detection in detections)
             ticks = len(bringup.client.diagnostics.received(since))
             bringup.client.wait_until(lambda: len(bringup.client.diagnostics.received(since)) >= ticks + 3, 20.0,
-                                      '/diagnostics to go on', bringup.check)
+                                      '/diagnostics to go on', bringup.check_alive)
             values = bringup.client.next_diagnostics().values
             assert values['image_qos_reliability'] == reliability, values
     finally:
@@ -85,8 +92,8 @@ def tracking(context, light, tmp_path):
     """A bringup tracking a 320x240 camera process at 30 Hz; -> the Bringup."""
     camera = start_camera(320, 240, 'reliable', rate_hz=30.0)
     try:
-        with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={light}', f'image_topic:={TOPIC}',
-                             'diagnostics_period:=0.3') as bringup:
+        with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}',
+                             'diagnostics_period:=0.3'), depth=1000) as bringup:
             set_target_when_frames_arrive(bringup)
             yield bringup
     finally:
@@ -96,7 +103,7 @@ def tracking(context, light, tmp_path):
 def final_track(bringup, since: float) -> str:
     """The track id the tracker publishes detections for on a frame processed after ``since`` ('' : it
     publishes an empty ~/detections, no target)."""
-    array = bringup.client.detections.wait_for(lambda msg: True, since=since, timeout_s=20.0, check=bringup.check)
+    array = bringup.client.detections.wait_for(lambda msg: True, since=since, timeout_s=20.0, check=bringup.check_alive)
     return ','.join(sorted(detection.id for detection in array.detections))
 
 
@@ -142,7 +149,7 @@ def buffered_stamp(bringup, seconds_back: float) -> int:
     client = bringup.client
     client.wait_until(lambda: (arrays := client.detections.received()) and
                       arrays[-1].stamp_ns - arrays[0].stamp_ns > (seconds_back + 0.5) * 1e9, 60.0,
-                      f'{seconds_back + 0.5} s of processed frames', bringup.check)
+                      f'{seconds_back + 0.5} s of processed frames', bringup.check_alive)
     arrays = client.detections.received()
     newest = arrays[-1].stamp_ns
     return min((item.stamp_ns for item in arrays), key=lambda stamp: abs(newest - stamp - seconds_back * 1e9))
@@ -155,8 +162,8 @@ def test_a_catch_up_stops_when_the_model_is_deactivated_or_freed(context, light,
     freed model and be accepted)."""
     camera = start_camera(640, 480, 'reliable', rate_hz=30.0)
     try:
-        with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={light}', f'image_topic:={TOPIC}',
-                             'frame_buffer_size:=300', 'catch_up_timeout:=60.0') as bringup:
+        with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}',
+                             'frame_buffer_size:=300', 'catch_up_timeout:=60.0'), depth=1000) as bringup:
             set_target_when_frames_arrive(bringup)
             stamp = buffered_stamp(bringup, 6.0)
             pending = bringup.client.set_target_async(100, 80, 60, 60, stamp_ns=stamp)
@@ -177,26 +184,26 @@ def test_time_spent_inactive_does_not_age_a_lost_track(context, light, tmp_path)
     still there (its LOST time paused), and is dropped once it has been LOST 2 s while active."""
     camera = start_camera(320, 240, 'reliable', rate_hz=30.0)
     try:  # the light model scores 0.8 everywhere: with lost_threshold 0.9 every frame is low -> LOST
-        with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={light}', f'image_topic:={TOPIC}',
+        with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}',
                              'lost_threshold:=0.9', 'recover_threshold:=0.95', 'lost_frames:=1',
-                             'lost_track_timeout:=2.0', 'diagnostics_period:=0.2') as bringup:
+                             'lost_track_timeout:=2.0', 'diagnostics_period:=0.2'), depth=1000) as bringup:
             reply = set_target_when_frames_arrive(bringup)
             client = bringup.client
             lost = client.status.wait_for(lambda msg: any(track.track_id == reply.track_id and track.state == 2
                                                           and track.lost_s >= 0.4 for track in msg.tracks),
-                                          timeout_s=20.0, check=bringup.check)
+                                          timeout_s=20.0, check=bringup.check_alive)
             assert lost.tracks[0].lost_s < 1.5
             bringup.transition('deactivate')
             time.sleep(3.0)  # the subject of the test: time spent inactive
             activated = time.monotonic()
             bringup.transition('activate')
             first = client.status.wait_for(lambda msg: msg.frame_count > 0 and msg.state != 3, since=activated,
-                                           timeout_s=20.0, check=bringup.check)
+                                           timeout_s=20.0, check=bringup.check_alive)
             assert [track.track_id for track in first.tracks] == [reply.track_id], 'dropped at activation'
             assert first.tracks[0].lost_s < 2.0
             client.status.wait_for(lambda msg: not msg.tracks and msg.state == 0, since=activated, timeout_s=20.0,
-                                   check=bringup.check)
-            assert f'track {reply.track_id} dropped' in bringup.log_path.read_text()
+                                   check=bringup.check_alive)
+            assert f'track {reply.track_id} dropped' in bringup.log()
     finally:
         stop(camera)
 
@@ -209,21 +216,21 @@ def test_checkpoint_swaps_with_live_targets_clear_them_and_new_targets_use_the_n
 
     checkpoints = [random_checkpoint(tmp_path / 'a.pth', d_model=64, seed=1),
                    random_checkpoint(tmp_path / 'b.pth', d_model=32, seed=2)]
-    with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={checkpoints[0]}', f'image_topic:={TOPIC}',
-                         'max_targets:=2') as bringup:
+    with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={checkpoints[0]}', f'image_topic:={TOPIC}',
+                         'max_targets:=2'), depth=1000) as bringup:
         client = bringup.client
-        camera = LockstepCamera(client, TOPIC, 320, 240)
+        camera = lockstep_feed(client, TOPIC, 320, 240)
         reference = ReferenceTracks(checkpoints[0])
         for swap in range(6):
-            stamp = camera.publish_until_processed(check=bringup.check)
+            stamp = publish_until_processed(camera, check=bringup.check_alive)
             for box in ((100, 80, 60, 60), (30, 30, 50, 40)):
                 reply = client.set_target(*box)
                 assert reply.accepted, reply.reason
-                reference.set(reply.track_id, camera.frames[stamp], box)
+                reference.set(reply.track_id, camera.published[stamp], box)
             for _ in range(3):
-                stamp = camera.publish()
-                array = client.detections.wait_for_stamp(stamp, check=bringup.check)
-                assert_same_boxes(detected_boxes(array), reference.step(camera.frames[stamp]), f'swap {swap}')
+                stamp = camera.publish_next()
+                array = client.detections.wait_for_stamp(stamp, check=bringup.check_alive)
+                assert_same_boxes(detected_boxes(array), reference.step(camera.published[stamp]), f'swap {swap}')
             checkpoint = checkpoints[(swap + 1) % 2]
             bringup.transition('deactivate')
             bringup.transition('cleanup')
@@ -231,9 +238,9 @@ def test_checkpoint_swaps_with_live_targets_clear_them_and_new_targets_use_the_n
             bringup.transition('configure')
             bringup.transition('activate')
             reference.use(checkpoint)
-            stamp = camera.publish_until_processed(check=bringup.check)
+            stamp = publish_until_processed(camera, check=bringup.check_alive)
             assert not client.detections.with_stamp(stamp)[0].detections, 'a track survived the checkpoint swap'
-        log = bringup.log_path.read_text()
+        log = bringup.log()
         assert 'cleared; set the targets again' in log and 'failed' not in log, log[-3000:]
 
 
@@ -241,30 +248,31 @@ def test_lifecycle_churn_keeps_memory_threads_and_descriptors_flat(context, ligh
     """100 configure/activate/deactivate/cleanup cycles and 20 checkpoint swaps with a target set in
     between: after a 10-cycle warm-up, memory grows less than a generous bound and threads and file
     descriptors do not grow (figures printed; docs/ros.md quotes them)."""
-    other = random_checkpoint_path = tmp_path / 'other.pth'
     from .robot_orders_helpers import random_checkpoint
-    random_checkpoint(random_checkpoint_path, d_model=32, seed=3)
-    with running_bringup(tmp_path / 'bringup.log', f'checkpoint:={light}', f'image_topic:={TOPIC}') as bringup:
+
+    other = random_checkpoint(tmp_path / 'other.pth', d_model=32, seed=3)
+    with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}'),
+                         depth=1000) as bringup:
         client = bringup.client
-        camera = LockstepCamera(client, TOPIC, 320, 240)
-        camera.publish_until_processed(check=bringup.check)
+        camera = lockstep_feed(client, TOPIC, 320, 240)
+        publish_until_processed(camera, check=bringup.check_alive)
         figures = []
         for cycle in range(100):
             for name in ('deactivate', 'cleanup', 'configure', 'activate'):
                 bringup.transition(name)
             if cycle == 9:
-                figures.append(bringup.pid_figures())
-        figures.append(bringup.pid_figures())
+                figures.append(bringup.figures())
+        figures.append(bringup.figures())
         checkpoints = [other, light]
         for swap in range(20):
-            camera.publish_until_processed(check=bringup.check)
+            publish_until_processed(camera, check=bringup.check_alive)
             assert client.set_target(100, 80, 60, 60).accepted
             bringup.transition('deactivate')
             bringup.transition('cleanup')
             assert client.set_parameters('manager', checkpoint=str(checkpoints[swap % 2]))[0].successful
             bringup.transition('configure')
             bringup.transition('activate')
-        figures.append(bringup.pid_figures())
+        figures.append(bringup.figures())
     (warm_rss, warm_threads, warm_fds), (cycled_rss, cycled_threads, cycled_fds), (swapped_rss, swapped_threads,
                                                                                    swapped_fds) = figures
     print(f'\nlifecycle churn: RSS {warm_rss:.0f} MB after 10 cycles, {cycled_rss:.0f} MB after 100, '

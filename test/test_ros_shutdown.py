@@ -14,7 +14,6 @@ import time
 import pytest
 
 from .ros_helpers import ros_context, start_bringup, stop_process_group, write_light_checkpoint
-from .test_ros_nodes import Probe
 
 pytestmark = pytest.mark.ros
 
@@ -36,7 +35,9 @@ def test_repeated_stops_are_silent_with_exit_code_0(tmp_path):
     checkpoint = write_light_checkpoint(tmp_path / 'light.pth')
     results = []
     with ros_context():
-        probe = Probe()
+        from transt_ros.ros.client import TrackerClient
+
+        probe = TrackerClient('transt_shutdown_probe')
         camera = probe.node.create_publisher(Image, TOPIC, 10)
         frame = Image(height=240, width=320, encoding='rgb8', step=960, data=bytes(range(256)) * 900)
         try:
@@ -44,11 +45,11 @@ def test_repeated_stops_are_silent_with_exit_code_0(tmp_path):
                 log_path = tmp_path / f'bringup_{index}.log'
                 process = start_bringup(log_path, '-p', f'image_topic:={TOPIC}', '-p', f'checkpoint:={checkpoint}')
                 try:
-                    probe.wait_for(lambda p=log_path: 'activated' in p.read_text(), timeout_s=60.0, what='autostart')
+                    probe.wait_until(lambda p=log_path: 'activated' in p.read_text(), 60.0, 'autostart')
                     if index % 2 == 0:  # half of the stops while a target is tracked
                         camera.publish(frame)
-                        probe.wait_for(lambda: probe.target(100, 80, 60, 60).accepted or camera.publish(frame),
-                                       timeout_s=20.0, what='a target')
+                        probe.wait_until(lambda: probe.set_target(100, 80, 60, 60).accepted or camera.publish(frame),
+                                         20.0, 'a target')
                     for _ in range(5):
                         camera.publish(frame)
                         time.sleep(0.03)

@@ -2,8 +2,10 @@
 
 ``transt_ros.ros.bringup`` (lifecycle manager + tracker node) runs in a subprocess on the ROS
 domain chosen by :func:`~transt_ros.common.ros_environment.choose_ros_domain_id` (``--domain-id``,
-else ``$ROS_DOMAIN_ID``, else one from the process id), with loopback discovery; the lifecycle is
-driven through the manager's ``change_state`` service; the bag's image and camera-info messages
+else ``$ROS_DOMAIN_ID``, else one from the process id), with loopback discovery (the project's DDS
+policy: :func:`~transt_ros.common.ros_environment.ros_dds_environment`, for both processes); the player
+talks to the nodes through a :class:`~transt_ros.ros.client.TrackerClient`: the lifecycle through
+the manager's ``change_state`` service, the tracks through ``~/set_target``; the bag's image and camera-info messages
 are published at their recorded rate x ``rate``; detections (``/transt_tracker/detection``) are
 recorded (optionally into a new bag) and matched to the ground truth by header stamp. A frame
 without a detection of the current track (the node skipped it because it was busy, or it was
@@ -21,6 +23,7 @@ publishes one ``~/detection`` per track and frame, matched to the tracks by (sta
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,36 +31,29 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import rclpy
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message
+from rclpy.serialization import serialize_message
 from tqdm import tqdm
-from vision_msgs.msg import Detection2D, Detection2DArray
-
-from transt_ros.msg import TrackerStatus
-from transt_ros.srv import ClearTrack, SetTarget
 
 from ..bags import create_bag, open_bag
-from ..bags.messages import detection_box, detection_score, ns_from_time, time_from_ns
+from ..bags.messages import detection_box, detection_score
 from ..bags.rosbag2 import message_class
 from ..common.ros_environment import (
     MODEL_MANAGER_NODE_NAME,
     TRACKER_NODE_NAME,
     choose_ros_domain_id,
     passive_openmp_env,
+    ros_dds_environment,
 )
-from ..ros.service_calls import call_service
+from ..ros.client import Received, TrackerClient, WaitTimeout
 from ..tracking.track_registry import MAX_TARGETS_LIMIT
 from .metrics import latency_summary
 from .offline_run import empty_run
@@ -88,13 +84,34 @@ class LiveResult:
     stats: dict
 
 
+@dataclass(frozen=True)
+class SetTargetAnswer:
+    """The tracker's answer to the SetTarget that started a sequence's track."""
+
+    accepted: bool
+    reason: str
+    track_id: str
+    frame_seen_by_node: bool
+    """Whether the node had processed the frame of the request's stamp before it was sent."""
+
+
+@dataclass
+class Playback:
+    """What :func:`_play` did: when each image was published, and how each sequence's track started."""
+
+    published: dict[int, float]
+    """Image stamp [ns] -> ``time.monotonic()`` when it was published."""
+    track_ids: dict[str, str]
+    """Sequence name -> the id of its track (sequences whose SetTarget was accepted)."""
+    set_target: dict[str, SetTargetAnswer]
+    """Sequence name -> the answer to its SetTarget."""
+
+
 def bringup_environment(domain_id: int) -> dict[str, str]:
-    """The environment of the bringup subprocess: this one, plus the domain, loopback discovery,
-    this source tree on the Python path and passive OpenMP waiting (:data:`PASSIVE_OPENMP`)."""
-    env = dict(os.environ)
-    env['ROS_DOMAIN_ID'] = str(domain_id)
-    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    env.pop('ROS_STATIC_PEERS', None)
+    """The environment of the bringup subprocess: this one with the project's DDS policy on ``domain_id``
+    (:func:`~transt_ros.common.ros_environment.ros_dds_environment`: loopback discovery unless set), this
+    source tree on the Python path and passive OpenMP waiting (:data:`PASSIVE_OPENMP`)."""
+    env = ros_dds_environment(dict(os.environ), domain_id)
     source_root = str(Path(__file__).resolve().parents[2])
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [source_root, env.get('PYTHONPATH', '')]))
     env.setdefault('PYTHONUNBUFFERED', '1')
@@ -154,130 +171,64 @@ class _Bringup:
 
 
 class _Player:
-    """The ROS side of a live replay: publishers, the detection recorder, the node's services."""
+    """The player's side of a live replay: the bag's publishers on the node of a :class:`TrackerClient`,
+    which captures the tracker's outputs and calls its services."""
 
     def __init__(self, context: Context, bag: TrackingBag, recorder=None):
         self.bag, self.recorder = bag, recorder
-        self.node = Node('transt_bag_player', context=context)
+        self.client = TrackerClient('transt_bag_player', context=context, depth=1000)
+        node = self.client.node
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.node.create_publisher(message_class(bag.image_type), bag.image_topic, reliable)
+        self.image_pub = node.create_publisher(message_class(bag.image_type), bag.image_topic, reliable)
         self.info_pub = None
         if bag.camera_info_topic:
-            self.info_pub = self.node.create_publisher(message_class('sensor_msgs/msg/CameraInfo'),
-                                                       bag.camera_info_topic, reliable)
-        self.change_state = self.node.create_client(ChangeState, f'{MANAGER_NODE}/change_state')
-        self.set_target = self.node.create_client(SetTarget, f'{TRACKER_NODE}/set_target')
-        self.clear_track = self.node.create_client(ClearTrack, f'{TRACKER_NODE}/clear_track')
-        self.lock = threading.Lock()
-        self.detections: list[tuple[int, str, tuple, float, float]] = []
-        self.processed: set[int] = set()
-        self.track_ms: dict[int, float] = {}
-        self.processed_event = threading.Condition(self.lock)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+            self.info_pub = node.create_publisher(message_class('sensor_msgs/msg/CameraInfo'), bag.camera_info_topic,
+                                                  reliable)
+        if recorder is not None:
+            self.client.detection.add_listener(self._record)
 
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception as error:  # context shut down under us
-                LOGGER.debug('player executor stopped: %s', error)
-                return
-
-    def subscribe_outputs(self, timeout_s: float) -> None:
-        """Subscribe to the tracker's outputs once its publishers are known (matching their QoS)."""
-        topics = [f'{TRACKER_NODE}/{name}' for name in ('detection', 'detections', 'status')]
-        deadline = time.monotonic() + timeout_s
-        while not all(self.node.get_publishers_info_by_topic(topic) for topic in topics):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'the tracker node publishes none of {topics}')
-            time.sleep(0.1)
-
-        def qos(topic):
-            offered = self.node.get_publishers_info_by_topic(topic)[0].qos_profile
-            return QoSProfile(depth=1000, reliability=offered.reliability, durability=offered.durability)
-
-        self._subscriptions = [
-            self.node.create_subscription(Detection2D, topics[0], self._on_detection, qos(topics[0]), raw=True),
-            self.node.create_subscription(Detection2DArray, topics[1], self._on_processed, qos(topics[1])),
-            self.node.create_subscription(TrackerStatus, topics[2], self._on_status, qos(topics[2])),
-        ]
-        while not all(subscription.get_publisher_count() for subscription in self._subscriptions):
-            if time.monotonic() > deadline:
-                raise RuntimeError('the subscriptions to the tracker node never matched')
-            time.sleep(0.05)
-
-    def _on_detection(self, data: bytes) -> None:
-        received = time.monotonic()
-        msg = deserialize_message(data, Detection2D)
-        with self.lock:
-            self.detections.append((ns_from_time(msg.header.stamp), msg.id, detection_box(msg),
-                                    detection_score(msg), received))
-        if self.recorder is not None:
-            self.recorder.write(f'{TRACKER_NODE}/detection', data, time.time_ns())
-
-    def _on_processed(self, msg) -> None:
-        with self.processed_event:
-            self.processed.add(ns_from_time(msg.header.stamp))
-            self.processed_event.notify_all()
-
-    def _on_status(self, msg) -> None:
-        with self.lock:
-            self.track_ms[ns_from_time(msg.header.stamp)] = float(msg.track_ms)
+    def _record(self, item: Received) -> None:
+        self.recorder.write(self.client.detection.topic, serialize_message(item.msg), item.wall_ns)
 
     def wait_processed(self, stamp: int, timeout_s: float) -> bool:
-        with self.processed_event:
-            return self.processed_event.wait_for(lambda: stamp in self.processed, timeout_s)
-
-    def call(self, client, request, timeout_s: float):
-        return call_service(client, request, timeout_s)
+        """Whether the tracker processed the frame with ``stamp`` (its ``~/detections``) within ``timeout_s``."""
+        try:
+            self.client.detections.wait_for_stamp(stamp, timeout_s)
+        except WaitTimeout:
+            return False
+        return True
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
-        self.node.destroy_node()
+        self.client.close()
 
 
 def _activate(player: _Player, bringup: _Bringup, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not player.change_state.wait_for_service(timeout_sec=0.5):
-        bringup.check_alive()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f'{MANAGER_NODE}/change_state never appeared; bringup log:\n{bringup.log_tail()}')
-    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-        response = player.call(player.change_state, ChangeState.Request(transition=Transition(id=transition)),
-                               max(5.0, deadline - time.monotonic()))
-        if not response.success:
-            raise RuntimeError(f'lifecycle transition {transition} of {MANAGER_NODE} failed; bringup log:\n'
-                               f'{bringup.log_tail()}')
-    while player.image_pub.get_subscription_count() < 1:
-        bringup.check_alive()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f'nobody subscribes to {player.bag.image_topic}; bringup log:\n{bringup.log_tail()}')
-        time.sleep(0.05)
-    player.subscribe_outputs(max(5.0, deadline - time.monotonic()))
-    clients = [player.set_target] + ([player.clear_track] if player.bag.multi_object else [])
-    for client in clients:  # discovered before the playback, not during it
-        while not client.wait_for_service(timeout_sec=0.5):
-            bringup.check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f'service {client.srv_name} never appeared; bringup log:\n{bringup.log_tail()}')
+    """Configure and activate the manager; return once the tracker subscribes to the images, its outputs
+    reach the player and its services are discovered (before the playback, not during it)."""
+    client, deadline = player.client, time.monotonic() + timeout_s
+
+    def remaining() -> float:
+        return max(5.0, deadline - time.monotonic())
+    try:
+        client.wait_for_services(timeout_s, bringup.check_alive, lifecycle=True)
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            if not client.change_state(transition, remaining()):
+                raise RuntimeError(f'lifecycle transition {transition} of {MANAGER_NODE} failed; bringup log:\n'
+                                   f'{bringup.log_tail()}')
+        client.wait_for_subscriber(player.image_pub, remaining(), bringup.check_alive)
+        client.wait_for_outputs(remaining(), bringup.check_alive)
+    except WaitTimeout as error:
+        raise RuntimeError(f'{error}; bringup log:\n{bringup.log_tail()}') from None
 
 
-def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: bool) -> dict:
-    """Publish the bag; returns publish times, per-sequence track ids and the SetTarget answers."""
+def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: bool) -> Playback:
+    """Publish the bag; starts each sequence's track with a SetTarget on its first annotated frame."""
     init_stamps: dict[int, list] = {}
     for sequence in bag.sequences:
         if sequence.init_frame >= 0:
             init_stamps.setdefault(int(sequence.stamps_ns[sequence.init_frame]), []).append(sequence)
     live_tracks: dict[str, tuple[str, int]] = {}  # multi-object: sequence -> (track id, its last stamp)
-    published: dict[int, float] = {}
-    track_ids: dict[str, str] = {}
-    set_target: dict[str, dict] = {}
+    playback = Playback(published={}, track_ids={}, set_target={})
     topics = [bag.image_topic] + ([bag.camera_info_topic] if bag.camera_info_topic else [])
     wall_start = clock_start = None
     bar = tqdm(total=bag.n_frames, unit='frame', disable=not progress, desc=f'live x{settings.rate:g}')
@@ -292,7 +243,7 @@ def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: b
                 player.info_pub.publish(raw.data)
                 continue
             stamp = header_stamp_ns(raw.data)
-            published[stamp] = time.monotonic()
+            playback.published[stamp] = time.monotonic()
             player.image_pub.publish(raw.data)
             bar.update(1)
             if stamp not in init_stamps:
@@ -305,22 +256,23 @@ def _play(player: _Player, bag: TrackingBag, settings: LiveSettings, progress: b
                 _clear_finished_tracks(player, live_tracks, stamp, settings.handshake_timeout_s)
             for sequence in init_stamps[stamp]:
                 x, y, width, height = (float(v) for v in sequence.ground_truth[sequence.init_frame])
-                request = SetTarget.Request(x=x, y=y, width=width, height=height, stamp=time_from_ns(stamp))
-                response = player.call(player.set_target, request, settings.handshake_timeout_s)
-                set_target[sequence.name] = {'accepted': bool(response.accepted), 'reason': response.reason,
-                                             'track_id': response.track_id, 'frame_seen_by_node': bool(processed)}
+                response = player.client.set_target(x, y, width, height, stamp_ns=stamp,
+                                                    timeout_s=settings.handshake_timeout_s)
+                playback.set_target[sequence.name] = SetTargetAnswer(bool(response.accepted), response.reason,
+                                                                     response.track_id, bool(processed))
                 if response.accepted:
-                    track_ids[sequence.name] = response.track_id
+                    playback.track_ids[sequence.name] = response.track_id
                     live_tracks[sequence.name] = (response.track_id, int(sequence.stamps_ns[-1]))
                 else:
                     LOGGER.warning('SetTarget for %s rejected: %s', sequence.name, response.reason)
             wall_start, clock_start = time.monotonic(), raw.log_time_ns
     bar.close()
-    last = max(published, key=published.get) if published else None
-    if last is not None:
-        player.wait_processed(last, 30.0)
-        time.sleep(0.2)
-    return {'published': published, 'track_ids': track_ids, 'set_target': set_target}
+    if playback.published:
+        last = max(playback.published, key=playback.published.get)
+        if player.wait_processed(last, 30.0):  # the newest frame is always processed: then all are in
+            with contextlib.suppress(WaitTimeout):  # its ~/status, published after its detections
+                player.client.status.wait_for_stamp(last, 5.0)
+    return playback
 
 
 def _clear_finished_tracks(player: _Player, live_tracks: dict[str, tuple[str, int]], stamp: int,
@@ -328,7 +280,7 @@ def _clear_finished_tracks(player: _Player, live_tracks: dict[str, tuple[str, in
     """Clear the node's tracks whose sequence ended before ``stamp`` (room for the next ones)."""
     for name, (track_id, last_stamp) in list(live_tracks.items()):
         if last_stamp < stamp:
-            response = player.call(player.clear_track, ClearTrack.Request(track_id=track_id), timeout_s)
+            response = player.client.clear_track(track_id, timeout_s)
             if not response.success:
                 LOGGER.warning('clear_track %s (%s): %s', track_id, name, response.reason)
             del live_tracks[name]
@@ -340,11 +292,11 @@ def _summary_ms(values_ms) -> dict:
             'p99_ms': summary.p99_ms}
 
 
-def _live_runs(bag: TrackingBag, player: _Player, played: dict, rate: float) -> LiveResult:
-    published, track_ids = played['published'], played['track_ids']
-    with player.lock:
-        detections = list(player.detections)
-        track_ms = dict(player.track_ms)
+def _live_runs(bag: TrackingBag, player: _Player, played: Playback, rate: float) -> LiveResult:
+    published, track_ids = played.published, played.track_ids
+    detections = [(item.stamp_ns, item.msg.id, detection_box(item.msg), detection_score(item.msg), item.monotonic_s)
+                  for item in player.client.detection.received()]
+    track_ms = {item.stamp_ns: float(item.msg.track_ms) for item in player.client.status.received()}
     by_key = {(stamp, track_id): (box, score, received) for stamp, track_id, box, score, received in detections}
     runs, counted, matched, node_ms = {}, 0, 0, []
     for sequence in bag.sequences:
@@ -383,7 +335,7 @@ def _live_runs(bag: TrackingBag, player: _Player, played: dict, rate: float) -> 
         'throughput_fps': matched / playback_s if playback_s > 0 else float('nan'),
         'end_to_end_latency': _summary_ms(latencies_ms),
         'node_track_time': _summary_ms(node_ms),
-        'set_target': played['set_target'],
+        'set_target': {name: asdict(answer) for name, answer in played.set_target.items()},
     }
     return LiveResult(runs, stats)
 
@@ -391,7 +343,7 @@ def _live_runs(bag: TrackingBag, player: _Player, played: dict, rate: float) -> 
 def run_live(bag: TrackingBag, settings: LiveSettings, progress: bool = True) -> LiveResult:
     """Replay ``bag`` through the real nodes (bringup subprocess) and collect the detections."""
     domain_id = choose_ros_domain_id(settings.domain_id)
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    ros_dds_environment(os.environ, domain_id)  # this process's participant: as the bringup's
     recorder = None
     if settings.record is not None:
         recorder = create_bag(settings.record, overwrite=True, custom_data={'transt_ros.source_bag': str(bag.path)})

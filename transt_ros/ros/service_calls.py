@@ -1,4 +1,7 @@
-"""Calling a service from a thread while an executor spins the client's node in another thread."""
+"""Calling a service from a thread while an executor spins the client's node in another thread.
+
+The calls of :class:`~transt_ros.ros.client.TrackerClient` (the tracker's and the manager's services) go
+through :func:`call_service`; use the client rather than calling this directly."""
 from __future__ import annotations
 
 import time
