@@ -8,12 +8,23 @@ told (listeners) when the model goes away, so it can drop its references before 
 """
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 
 import torch
 
+from ..common.memory import release_free_heap
 from ..tracking import Tracker
+
+
+def return_freed_memory() -> None:
+    """After :meth:`ModelHandle.release`: collect the model's objects, give the freed heap back to the OS
+    and the freed CUDA blocks back to the driver (the manager's cleanup)."""
+    gc.collect()
+    release_free_heap()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class ModelUnavailable(RuntimeError):

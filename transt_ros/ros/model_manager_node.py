@@ -14,7 +14,6 @@ when they are set (``ros2 param set`` answers with the reason), not only at the 
 """
 from __future__ import annotations
 
-import gc
 import time
 
 import torch
@@ -23,12 +22,11 @@ from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from ..checkpoint import load_model
-from ..common.memory import release_free_heap
 from ..common.ros_environment import MODEL_MANAGER_NODE_NAME
 from ..model.precision import check_precision
 from ..tracking import prepare_model
 from ..tracking.warmup import warm_up
-from .model_handle import ModelHandle
+from .model_handle import ModelHandle, return_freed_memory
 from .parameters import MODEL_MANAGER_PARAMETERS, declare_parameters
 
 NODE_NAME = MODEL_MANAGER_NODE_NAME
@@ -134,10 +132,7 @@ class ModelManagerNode(LifecycleNode):
 
     def _free(self) -> None:
         self.model_handle.release()
-        gc.collect()
-        release_free_heap()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        return_freed_memory()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
