@@ -2,26 +2,29 @@
 once per change, per-track LOST hysteresis, drop-after-lost, non-finite answers, the fair model lock."""
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
 import torch
 
-from transt_ros.model import TransTConfig, build_transt
+from transt_ros.common.fifo_lock import FifoLock
+from transt_ros.model import TemplateFeatures, TransTConfig, build_transt
 from transt_ros.tracking import Tracker
 from transt_ros.tracking.track_registry import (
     LOST,
     TRACKING,
-    FifoLock,
     Hysteresis,
     Track,
     TrackRegistry,
     next_state,
     track_one,
 )
+from transt_ros.tracking.tracker import TargetState
 
 LIGHT = dict(backbone='resnet18', d_model=32, nhead=2, num_fusion_layers=1, dim_feedforward=64,
              template_size=64, search_size=128)
@@ -142,6 +145,79 @@ def test_non_finite_answer_is_lost_at_once_and_keeps_the_last_box(engine):
         del engine.model.track
     assert not step.finite and track.state == LOST and track.score == 0.0
     assert np.array_equal(track.target.center, center) and track.box == (20, 30, 40, 40)
+
+
+def test_stacked_templates_not_reused_for_a_new_template_at_a_freed_address(engine):
+    """Regression (issue 17): the stack cache was keyed by ``id()``s of templates it did not keep
+    alive; after ``clear`` a new target's template allocated at the freed address of the old one
+    was searched with the old template."""
+    registry = TrackRegistry(max_targets=1)
+    old_box, new_box = (20, 30, 40, 40), (120, 80, 40, 50)
+    add(registry, engine, old_box)
+    registry.step(engine, frame(1), 1, 0.0, Hysteresis())  # stacks (and caches) the old template
+    new = engine.new_target(frame(), new_box)
+    parts = (new.template.tokens, new.template.pos, new.template.attended)
+    old_address = id(registry.tracks()[0].target.template)
+    registry.clear()  # the old track, its target and its template are freed here
+    # New templates until one lands on the freed address (CPython reuses it at once or within a
+    # few allocations of the same size); keep them all alive so each gets its own address.
+    candidates = [TemplateFeatures(*parts) for _ in range(1000)]
+    reused = next((template for template in candidates if id(template) == old_address), None)
+    assert reused is not None, 'the freed address was not reused: the construction no longer provokes the bug'
+    del candidates
+    target = TargetState(new.center.copy(), new.size.copy(), new.pad_value, reused)
+    registry.put(Track(registry.new_id(), target, 1, 1, new_box, 1.0))
+    (step,) = registry.step(engine, frame(2), 2, 0.0, Hysteresis())
+    fresh = Tracker(engine.model, prepared=True)
+    fresh.initialize(frame(), new_box)
+    expected = fresh.track(frame(2))
+    assert np.allclose(step.track.box, expected.box, atol=1e-4) and math.isclose(
+        step.track.score, expected.score, abs_tol=1e-6)
+
+
+def test_stacked_templates_follow_300_clear_and_new_target_cycles(engine):
+    """Regression (issue 17), the node's sequence: clear, set a new target, step. With the id()-keyed
+    cache about one cycle in four (after the first ~70) returned the previous target's stack here."""
+    registry = TrackRegistry(max_targets=1)
+    image = frame()
+    for cycle in range(300):
+        registry.clear()
+        box = (10 + cycle % 100, 20 + cycle % 80, 30, 30)
+        registry.put(Track(registry.new_id(), engine.new_target(image, box), 1, 0, box, 1.0))
+        (track,) = registry.tracks()
+        stacked = registry.stacked_templates([track])
+        assert torch.equal(stacked.tokens, track.target.template.tokens), f'cycle {cycle}: stale stack'
+        del track, stacked  # the registry alone holds the track: clear() frees its template
+
+
+def test_stack_cache_releases_the_templates_of_tracks_that_go(engine):
+    """The cache holds its key templates (so none can be freed and its address reused while cached),
+    and lets them go with their tracks: remove, clear, drop_lost and a re-initialising put."""
+    strict = Hysteresis(lost_threshold=1.0, recover_threshold=1.0, lost_frames=1)
+
+    def cached_registry():
+        registry = TrackRegistry(max_targets=4)
+        for box in [(20, 30, 40, 40), (100, 60, 30, 50)]:
+            add(registry, engine, box)
+        registry.step(engine, frame(1), 1, 10.0, strict)  # stacked and cached; both LOST since 10 s
+        return registry, [weakref.ref(track.target.template) for track in registry.tracks()]
+
+    def released(refs):
+        gc.collect()
+        return [ref() is None for ref in refs]
+
+    registry, refs = cached_registry()
+    registry.remove('1')
+    assert released(refs) == [True, False]
+    registry, refs = cached_registry()
+    registry.clear()
+    assert released(refs) == [True, True]
+    registry, refs = cached_registry()
+    registry.drop_lost(11.0, 1.0)
+    assert released(refs) == [True, True]
+    registry, refs = cached_registry()
+    registry.put(Track('2', engine.new_target(frame(), (60, 60, 30, 30)), 2, 1, (60, 60, 30, 30), 1.0))
+    assert released(refs) == [False, True]
 
 
 def test_next_state():

@@ -13,12 +13,15 @@ from .heads import MLP
 from .position_encoding import sine_position_encoding
 
 
-@dataclass
+@dataclass(frozen=True)
 class TemplateFeatures:
     """Everything the search step needs from the template, computed once per target.
 
     ``tokens`` and ``pos`` are (B, Lt, C); ``attended`` is the first fusion layer's
     template self-attention, which does not depend on the search region.
+    Frozen, and its tensors are never written in place: caches keyed by a template object
+    (``tracker.TemplateStack``, the CUDA graphs' ``template_source``) rely on one object always
+    holding the same features.
     """
 
     tokens: torch.Tensor
@@ -36,6 +39,12 @@ class TransT(nn.Module):
             config.d_model, config.nhead, config.num_fusion_layers, config.dim_feedforward, config.dropout)
         self.class_embed = MLP(config.d_model, config.d_model, 2, 3)
         self.bbox_embed = MLP(config.d_model, config.d_model, 4, 3)
+        # Position encodings per (height, width, device, dtype). The encoding is a pure function of
+        # those and of config.d_model, which is fixed for this instance (a deepcopy carries the cache
+        # along with the same config), so an entry cannot go stale; a moved or cast model gets new
+        # keys. Entries are only read, never written in place (an entry made under inference_mode
+        # is also fine in a later training forward: only added, never saved for backward). The
+        # CUDA graph step fills its entries in the warm-up runs, before capturing.
         self._pos_cache: dict = {}
         self.cache_template_attention = True
         self.channels_last = False

@@ -80,14 +80,19 @@ class FrameUploader:
 
     def __init__(self, device):
         self.device = torch.device(device)
+        # The pinned buffer, reused while the frame's shape and dtype stay (a buffer keyed by the
+        # shape only would silently cast a frame of another dtype). Overwriting it is safe because
+        # every caller synchronises (reads its results back to the host) before the next upload,
+        # so the previous asynchronous copy out of it has finished.
         self._pinned: torch.Tensor | None = None
 
     def __call__(self, frame: np.ndarray) -> torch.Tensor:
         frame = np.ascontiguousarray(frame)
         if self.device.type == 'cpu':
             return torch.from_numpy(frame)
-        if self._pinned is None or tuple(self._pinned.shape) != frame.shape:
-            self._pinned = torch.empty(frame.shape, dtype=torch.uint8, pin_memory=True)
+        pinned = self._pinned
+        if pinned is None or tuple(pinned.shape) != frame.shape or pinned.numpy().dtype != frame.dtype:
+            self._pinned = torch.empty(frame.shape, dtype=torch.from_numpy(frame[:0]).dtype, pin_memory=True)
         self._pinned.numpy()[...] = frame
         return self._pinned.to(self.device, non_blocking=True)
 

@@ -23,6 +23,10 @@ from .device_step import GEOMETRY_COLUMNS, StepConstants, device_track_step
 
 DEFAULT_MAX_GRAPHS = 8
 WARM_UP_RUNS = 2
+# prepared model (held weakly, compared by identity) -> {settings key: CudaGraphStep}. Keyed by the
+# model object itself, never its id(): a model that dies takes its entry with it (a step holds its
+# model only weakly, so the entry does not keep the model alive: a checkpoint swap frees the old
+# model's graphs), and a new model can never find another model's graphs.
 _SHARED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -69,11 +73,24 @@ def _static_template(template: TemplateFeatures, batch: int) -> TemplateFeatures
 
 
 def _fill_template(static: TemplateFeatures, template: TemplateFeatures) -> None:
-    """Copy the N stacked templates into the first rows; repeat the first in the padding rows."""
+    """Copy the N stacked templates into the first rows; repeat the first in the padding rows.
+
+    The static buffers were shaped by the first template of this graph; a template of another
+    shape, dtype or device (another model's, e.g. a track kept across a checkpoint swap) is
+    refused here instead of being cast or broadcast into them.
+    """
     count = template.tokens.shape[0]
     pairs = [(static.tokens, template.tokens), (static.pos, template.pos)]
+    if (static.attended is None) != (template.attended is None):
+        raise ValueError('template does not match the CUDA graph: cached template attention '
+                         f'{template.attended is not None}, graph {static.attended is not None}')
     if static.attended is not None:
         pairs.append((static.attended, template.attended))
+    for target, source in pairs:
+        if (source.shape[1:], source.dtype, source.device) != (target.shape[1:], target.dtype, target.device) \
+                or not 1 <= source.shape[0] <= target.shape[0]:
+            raise ValueError(f'template {tuple(source.shape)} {source.dtype} on {source.device} does not match '
+                             f'the CUDA graph ({tuple(target.shape)} {target.dtype} on {target.device})')
     for target, source in pairs:
         target[:count].copy_(source)
         target[count:].copy_(source[:1].expand(target.shape[0] - count, *source.shape[1:]))
@@ -84,14 +101,29 @@ class CudaGraphStep:
 
     def __init__(self, model, constants: StepConstants, dtype: torch.dtype, device, allow_tf32: bool = False,
                  max_graphs: int = DEFAULT_MAX_GRAPHS):
-        self.model, self.constants, self.dtype = model, constants, dtype
+        # The model is held weakly (see _SHARED_STEPS); its trackers hold it. The graphs read its
+        # parameters' memory as captured: a prepared model is never moved, cast or re-assigned
+        # parameters afterwards (load weights into a new prepared copy instead).
+        self._model = weakref.ref(model)
+        self.constants, self.dtype = constants, dtype
         self.device = torch.device(device)
         if self.device.type != 'cuda':
             raise ValueError(f'CUDA graphs need a CUDA device, got {self.device}')
         self.allow_tf32 = allow_tf32
         self.max_graphs = max_graphs
+        # (frame height, frame width, batch bucket) -> graph. The rest of what a graph bakes in is
+        # fixed for this object: the model, dtype, device, TF32 switch and constants (the settings
+        # key of shared_graph_step; PostprocessParams is frozen); frames are checked uint8 RGB in
+        # __call__, and templates are checked against the static buffers when they are copied in.
         self._graphs: dict[tuple[int, int, int], _CapturedStep] = {}
         self._warned_full = False
+
+    @property
+    def model(self):
+        model = self._model()
+        if model is None:
+            raise RuntimeError('the prepared model of this CUDA graph step no longer exists')
+        return model
 
     @property
     def graph_count(self) -> int:
@@ -106,22 +138,23 @@ class CudaGraphStep:
         return results.cpu().numpy()
 
     def _capture(self, height: int, width: int, batch: int, template: TemplateFeatures) -> _CapturedStep:
+        model = self.model
         host_frame = torch.zeros((height, width, 3), dtype=torch.uint8, pin_memory=True)
         host_geometry = torch.zeros((batch, len(GEOMETRY_COLUMNS)), dtype=torch.float64, pin_memory=True)
         frame = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)
         geometry = torch.zeros((batch, len(GEOMETRY_COLUMNS)), dtype=torch.float64, device=self.device)
-        geometry[:, 2] = float(self.model.config.search_size)  # a valid crop for the warm-up runs
+        geometry[:, 2] = float(model.config.search_size)  # a valid crop for the warm-up runs
         static_template = _static_template(template, batch)
         side_stream = torch.cuda.Stream(self.device)
         side_stream.wait_stream(torch.cuda.current_stream(self.device))
         with tf32_scope(self.allow_tf32):
             with torch.cuda.stream(side_stream):
                 for _ in range(WARM_UP_RUNS):
-                    device_track_step(self.model, static_template, frame, geometry, self.constants, self.dtype)
+                    device_track_step(model, static_template, frame, geometry, self.constants, self.dtype)
             torch.cuda.current_stream(self.device).wait_stream(side_stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                results = device_track_step(self.model, static_template, frame, geometry, self.constants,
+                results = device_track_step(model, static_template, frame, geometry, self.constants,
                                             self.dtype)
         host_results = torch.zeros(results.shape, dtype=results.dtype, pin_memory=True)
         return _CapturedStep(host_frame, frame, host_geometry, geometry, static_template, results, host_results,
@@ -129,6 +162,8 @@ class CudaGraphStep:
 
     def __call__(self, frame: np.ndarray, geometry: np.ndarray, template: TemplateFeatures) -> np.ndarray:
         """frame (H, W, 3) uint8 RGB, geometry (N, 8) float64, N stacked templates -> (N, 7) results."""
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f'frame must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}')
         count = geometry.shape[0]
         key = (frame.shape[0], frame.shape[1], batch_bucket(count))
         step = self._graphs.get(key)
@@ -141,12 +176,18 @@ class CudaGraphStep:
                     self._warned_full = True
                 return self._eager(frame, geometry, template)
             step = self._graphs[key] = self._capture(key[0], key[1], key[2], template)
+        # The pinned host buffers are refilled only after the previous replay of this graph and its
+        # copies finished (the synchronize below), so an asynchronous copy never reads a half-new frame.
         step.host_frame.numpy()[...] = frame
         step.host_geometry.numpy()[:count] = geometry
         step.host_geometry.numpy()[count:] = geometry[:1]
         step.frame.copy_(step.host_frame, non_blocking=True)
         step.geometry.copy_(step.host_geometry, non_blocking=True)
+        # Static template refilled when the stacked template object changes: compared with ``is``
+        # and held in template_source (never an id(): a new stack at a freed address would pass),
+        # and TemplateFeatures is frozen, so the same object means the same features.
         if step.template_source is not template:
+            step.template_source = None  # a refused template must not leave a half-filled buffer marked current
             _fill_template(step.template, template)
             step.template_source = template
         step.graph.replay()
@@ -159,9 +200,12 @@ def shared_graph_step(model, constants: StepConstants, dtype: torch.dtype, devic
                       max_graphs: int = DEFAULT_MAX_GRAPHS) -> CudaGraphStep:
     """The ``CudaGraphStep`` of a prepared model for these settings, made once and shared.
 
-    Trackers that share one prepared model (the ROS node makes one per target) share its graphs:
-    a new target only refills the static template buffer, it never re-captures.
+    Trackers that share one prepared model share its graphs. The ROS node keeps one batched tracker
+    (its track engine) for all its targets, stepped once per frame with their templates stacked: a new
+    target only refills the static template buffer (the batch bucket permitting), it never re-captures.
     """
+    # Everything a step bakes into its graphs besides the model: the constants' window comes from the
+    # model's config (fixed per model), mean/std are fixed, the other two are in the key.
     key = (constants.window_influence, constants.min_box_side, dtype, str(torch.device(device)), allow_tf32,
            max_graphs)
     steps = _SHARED_STEPS.setdefault(model, {})

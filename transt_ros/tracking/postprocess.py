@@ -6,9 +6,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class PostprocessParams:
-    """Tracker constants; the defaults are the paper's."""
+    """Tracker constants; the defaults are the paper's.
+
+    Frozen: a tracker copies ``window_influence`` and ``min_box_side`` into its device-step
+    constants and CUDA graphs when it is made (``StepConstants``, ``shared_graph_step``'s key), so
+    a later change would reach the host path but not those; make a new tracker instead.
+    """
 
     window_influence: float = 0.49
     template_area_factor: float = 2.0

@@ -10,15 +10,13 @@ Boxes are ``(x, y, w, h)`` in pixels, top-left corner. Times are ``time.monotoni
 """
 from __future__ import annotations
 
-import threading
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..model import TemplateFeatures
 from .box_limits import finite_result
-from .tracker import TargetState, Tracker, stack_templates
+from .tracker import TargetState, TemplateStack, Tracker
 
 # The values of transt_ros/msg/TrackerStatus's state constants.
 IDLE, TRACKING, LOST, INACTIVE = 0, 1, 2, 3
@@ -109,9 +107,10 @@ class TrackRegistry:
         self.max_targets = max_targets
         self._tracks: dict[str, Track] = {}
         self._counter = 0
-        self._stacked: tuple[tuple[int, ...], TemplateFeatures] | None = None
-        self.stack_count = 0
-        """How many times templates were stacked (once per change of the set of tracks)."""
+        # The stacked templates of the last stepped tracks, keyed by the template objects themselves
+        # (held, compared with ``is``: see TemplateStack), so it cannot go stale; also dropped when
+        # tracks go or are replaced (put, remove, clear, drop_lost), which releases their templates.
+        self._stack = TemplateStack()
         self.latest_id = ''
         """The most recently set (started or re-initialised) track."""
 
@@ -120,6 +119,11 @@ class TrackRegistry:
 
     def __contains__(self, track_id: str) -> bool:
         return track_id in self._tracks
+
+    @property
+    def stack_count(self) -> int:
+        """How many times templates were stacked (once per change of the set of tracks)."""
+        return self._stack.count
 
     @property
     def full(self) -> bool:
@@ -149,21 +153,23 @@ class TrackRegistry:
             raise ValueError(f'{len(self._tracks)} tracks exist (max_targets {self.max_targets})')
         self._tracks[track.track_id] = track
         self.latest_id = track.track_id
+        self._stack.clear()
 
     def remove(self, track_id: str) -> Track | None:
-        return self._tracks.pop(track_id, None)
+        track = self._tracks.pop(track_id, None)
+        if track is not None:
+            self._stack.clear()
+        return track
 
     def clear(self) -> list[Track]:
         removed, self._tracks = list(self._tracks.values()), {}
+        self._stack.clear()
         return removed
 
     def stacked_templates(self, tracks: list[Track]) -> TemplateFeatures:
-        """The templates of ``tracks`` stacked along the batch; cached until the set changes."""
-        key = tuple(id(track.target.template) for track in tracks)
-        if self._stacked is None or self._stacked[0] != key:
-            self._stacked = (key, stack_templates([track.target.template for track in tracks]))
-            self.stack_count += 1
-        return self._stacked[1]
+        """The templates of ``tracks`` stacked along the batch; cached until the set changes
+        (keyed by the template objects, held: a new template never passes for a freed one)."""
+        return self._stack.get([track.target.template for track in tracks])
 
     def step(self, engine: Tracker, frame: np.ndarray, seq: int, now: float, hysteresis: Hysteresis
              ) -> list[StepResult]:
@@ -200,28 +206,6 @@ class TrackRegistry:
                    and track.lost_for(now) >= timeout_s]
         for track in expired:
             del self._tracks[track.track_id]
+        if expired:
+            self._stack.clear()
         return expired
-
-
-@dataclass
-class FifoLock:
-    """A lock granted in the order it was asked for (``threading.Lock`` is not fair: a thread
-    that releases and re-acquires in a loop, like a catch-up, could starve the frame step)."""
-
-    _condition: threading.Condition = field(default_factory=threading.Condition)
-    _queue: deque = field(default_factory=deque)
-    _held: bool = False
-
-    def __enter__(self) -> FifoLock:
-        me = object()
-        with self._condition:
-            self._queue.append(me)
-            self._condition.wait_for(lambda: not self._held and self._queue[0] is me)
-            self._queue.popleft()
-            self._held = True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        with self._condition:
-            self._held = False
-            self._condition.notify_all()

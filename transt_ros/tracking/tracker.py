@@ -10,13 +10,13 @@ import torch
 
 from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
+from ..model.precision import PRECISIONS, check_precision
 from .box_limits import TrackerInputError, limit_box
 from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
 from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
 from .graph_step import DEFAULT_MAX_GRAPHS, shared_graph_step, tf32_scope
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
 
-PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 PATHS = {'fast': fast_inference_copy, 'reference': reference_copy}
 
 
@@ -59,8 +59,7 @@ class TargetState:
 
 def prepare_model(model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast'):
     """The eval-mode copy of ``model`` a tracker runs: rewritten for ``path``, on ``device``."""
-    if precision not in PRECISIONS:
-        raise ValueError(f'precision must be one of {sorted(PRECISIONS)}, got {precision!r}')
+    check_precision(precision)
     if path not in PATHS:
         raise ValueError(f'path must be one of {sorted(PATHS)}, got {path!r}')
     device = torch.device(device)
@@ -108,6 +107,9 @@ class Tracker:
         self.device_crop = device_crop or cuda_graph
         self.allow_tf32 = allow_tf32
         self._upload = FrameUploader(self.device)
+        # Made once per tracker, keyed by nothing: the window comes from this tracker's model config,
+        # the rest from self.params, which is frozen, and self.device, which never changes. The graph
+        # step is shared per (prepared model, settings): see shared_graph_step.
         self._constants = StepConstants.create(self.window, self.params.window_influence, self.params.min_box_side,
                                                self.device) if self.device_crop else None
         self._graph_step = shared_graph_step(self.model, self._constants, self.dtype, self.device, allow_tf32,
@@ -209,6 +211,34 @@ def stack_templates(templates: list[TemplateFeatures]) -> TemplateFeatures:
                             attended)
 
 
+class TemplateStack:
+    """The templates of a list of targets stacked along the batch, restacked only when the list changes.
+
+    Cache key: the template objects themselves, held here and compared with ``is``. Never their
+    ``id()``s: the address of a freed template is reused by the next allocation, and a new
+    target's template could then pass for a removed one's (issue 17). Holding the keys keeps
+    them alive, so an equal key is the very same templates; ``TemplateFeatures`` is frozen and its
+    tensors are never written in place, so the same object always holds the same features.
+    ``clear()`` releases the held templates (the owner calls it when targets go).
+    """
+
+    def __init__(self):
+        self._templates: tuple[TemplateFeatures, ...] = ()
+        self._stacked: TemplateFeatures | None = None
+        self.count = 0
+        """How many times templates were stacked."""
+
+    def get(self, templates: list[TemplateFeatures]) -> TemplateFeatures:
+        if self._stacked is None or len(templates) != len(self._templates) or any(
+                new is not old for new, old in zip(templates, self._templates)):
+            self._templates, self._stacked = tuple(templates), stack_templates(templates)
+            self.count += 1
+        return self._stacked
+
+    def clear(self) -> None:
+        self._templates, self._stacked = (), None
+
+
 class MultiTracker:
     """Several targets (or cameras) tracked with one batched forward per step.
 
@@ -219,22 +249,20 @@ class MultiTracker:
     def __init__(self, model: torch.nn.Module, **tracker_kwargs):
         self.tracker = Tracker(model, **tracker_kwargs)
         self.states: list[TargetState] = []
-        self._stacked: TemplateFeatures | None = None
+        self._stack = TemplateStack()  # keyed by the states' template objects: see TemplateStack
 
     def add(self, frame: np.ndarray, box_xywh) -> int:
         self.states.append(self.tracker.new_target(frame, box_xywh))
-        self._stacked = None
         return len(self.states) - 1
 
     def remove(self, index: int) -> None:
         del self.states[index]
-        self._stacked = None
+        self._stack.clear()  # release the removed template
 
     def track(self, frames: list[np.ndarray]) -> list[TrackResult]:
         if len(frames) != len(self.states):
             raise TrackerInputError(f'{len(frames)} frames for {len(self.states)} targets')
         if not self.states:
             return []
-        if self._stacked is None:
-            self._stacked = stack_templates([state.template for state in self.states])
-        return self.tracker.track_states(self.states, frames, self._stacked)
+        stacked = self._stack.get([state.template for state in self.states])
+        return self.tracker.track_states(self.states, frames, stacked)

@@ -42,6 +42,9 @@ def warm_up(model_or_tracker: torch.nn.Module | Tracker, device='cpu', precision
         tracker = Tracker(model_or_tracker, device=device, precision=precision, prepared=True)
     side = tracker.search_size * 2
     frame = np.full((side, side, 3), 127, np.uint8)
+    # No cache of its own. On CUDA graphs it captures the graph of this frame size and batch 1 (one
+    # of max_graphs) and leaves its template as that graph's template_source, held and compared by
+    # identity, so the next real target refills the graph's template instead of passing for it.
     try:
         tracker.initialize(frame, (side / 4, side / 4, side / 2, side / 2))
         start = time.perf_counter()
