@@ -126,7 +126,8 @@ def test_processing_stats_report_means_per_period():
 def test_settings_change_as_one_value_and_check_the_thresholds():
     values = dict(label='target', lost_threshold=0.3, recover_threshold=0.5, lost_frames=5, window_influence=0.49,
                   click_box_size=64, double_click_timeout=1.0, max_image_pixels=100, input_timeout=2.0,
-                  catch_up_timeout=2.0, lost_track_timeout=0.0, unrelated='ignored')
+                  catch_up_timeout=2.0, lost_track_timeout=0.0, depth_stamp_tolerance=0.02, depth_min_range=0.1,
+                  depth_max_range=20.0, depth_min_valid_fraction=0.2, unrelated='ignored')
     settings = TrackerSettings.from_values(values)
     changed = settings.with_changes({'lost_threshold': 0.7, 'image_topic': 'not dynamic'})
     assert settings.lost_threshold == 0.3 and changed.lost_threshold == 0.7

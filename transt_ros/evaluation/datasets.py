@@ -37,6 +37,7 @@ from ..common.benchmark_annotations import (
 )
 from ..common.box_files import read_box_file, read_value_file
 from ..common.files import atomic_write_text
+from . import vot_layout
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,15 +92,16 @@ def no_sequence_hint(kind: str, root: Path, split: str | None = None, skipped: S
     ``skipped``: the folders the reader skipped (:attr:`SequenceList.skipped`)."""
     root = Path(root)
     annotations = {'otb': 'groundtruth_rect*.txt', 'lasot': 'groundtruth.txt', 'got10k': 'groundtruth.txt',
-                   'uav123': '*.txt', 'nfs': '*.txt', 'trackingnet': '*.txt'}
+                   'uav123': '*.txt', 'nfs': '*.txt', 'trackingnet': '*.txt', 'vot': 'groundtruth.txt'}
     pattern = annotations.get(kind, 'groundtruth*.txt')
     layout = {'otb': '<root>/<sequence>/groundtruth_rect.txt',
               'lasot': '<root>/<class>/<class>-<n>/groundtruth.txt',
               'got10k': f'<root>/{split or "val"}/<sequence>/groundtruth.txt',
               'trackingnet': f'<root>/{split or "TEST"}/anno/<sequence>.txt',
-              'uav123': '<root>/anno/UAV123/<sequence>.txt', 'nfs': '<root>/<sequence>/30/<sequence>.txt'}[kind]
+              'uav123': '<root>/anno/UAV123/<sequence>.txt', 'nfs': '<root>/<sequence>/30/<sequence>.txt',
+              'vot': '<root>/<sequence>/groundtruth.txt and color/00000001.jpg ...'}[kind]
     hint = f'no sequence found in {root} ({kind}: expected {layout})'
-    if kind in ('otb', 'lasot', 'got10k') and list(root.glob(pattern)):
+    if kind in ('otb', 'lasot', 'got10k', 'vot') and list(root.glob(pattern)):
         parent = root.parent.parent if kind == 'got10k' and root.parent.name == (split or 'val') else root.parent
         if kind == 'lasot':
             parent = root.parent.parent
@@ -323,9 +325,40 @@ def read_nfs(root: Path, fps: int = 30) -> SequenceList:
     return sequences
 
 
+def read_vot(root: Path) -> SequenceList:
+    """The VOT toolkit's layout (:mod:`.vot_layout`): ``<root>/<seq>/color/00000001.jpg`` (or the
+    ``channels.color`` pattern of ``<seq>/sequence``), ``<seq>/groundtruth.txt`` (rectangles, or polygons
+    taken as their bounding rectangles); the sequences of ``<root>/list.txt`` when it exists, else every
+    folder. Frames past the ground truth get NaN rows (not annotated, as the toolkit pads them).
+    """
+    root = require_dir(root, 'VOT root')
+    list_file = root / vot_layout.VOT_LIST_FILE
+    if list_file.is_file():
+        folders = [root / name for name in list_file.read_text().split()]
+    else:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    sequences = SequenceList(skipped=_skipped_folders(
+        f'VOT {root}', [f for f in folders if not (f / vot_layout.VOT_GROUND_TRUTH_FILE).is_file()],
+        vot_layout.VOT_GROUND_TRUTH_FILE))
+    for folder in folders:
+        if not (folder / vot_layout.VOT_GROUND_TRUTH_FILE).is_file():
+            continue
+        boxes = vot_layout.read_region_file(folder / vot_layout.VOT_GROUND_TRUTH_FILE)
+        n_frames = max(len(boxes), vot_layout.count_frames(folder))
+        ground_truth = np.full((n_frames, 4), np.nan)
+        ground_truth[:len(boxes)] = boxes
+        paths = vot_layout.frame_paths(folder, n_frames)
+        missing = tuple(i for i, path in enumerate(paths) if not path.is_file())
+        if missing:
+            LOGGER.warning('%s: %d of %d frames missing (first: %s)', folder, len(missing), n_frames,
+                           paths[missing[0]].name)
+        sequences.append(Sequence(folder.name, paths, ground_truth, missing_frames=missing))
+    return sequences
+
+
 DATASET_READERS: dict[str, Callable[..., SequenceList]] = {
     'otb': read_otb, 'lasot': read_lasot, 'got10k': read_got10k,
-    'trackingnet': read_trackingnet, 'uav123': read_uav123, 'nfs': read_nfs,
+    'trackingnet': read_trackingnet, 'uav123': read_uav123, 'nfs': read_nfs, 'vot': read_vot,
 }
 
 

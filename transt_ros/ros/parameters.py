@@ -135,6 +135,19 @@ TRACKER_PARAMETERS = (
                   value_range=(4, 4096)),
     ParameterSpec('double_click_timeout', 1.0, 'Two clicks within this time set a box by its corners [s].',
                   value_range=(0.0, 10.0)),
+    ParameterSpec('depth_topic', '', 'Depth image aligned to the colour image (sensor_msgs/Image, 16UC1 mm or '
+                  '32FC1 m, same size): each track gets a 3D position (~/detections_3d, ~/target_point); '
+                  'empty: off.', read_only=True),
+    ParameterSpec('depth_qos_reliability', AUTO_RELIABILITY, 'Reliability of the depth subscription (as '
+                  'image_qos_reliability).', read_only=True, choices=IMAGE_RELIABILITIES),
+    ParameterSpec('depth_buffer_size', 10, 'Recent depth images kept to match colour frames by stamp.',
+                  read_only=True, value_range=(1, 100)),
+    ParameterSpec('depth_stamp_tolerance', 0.02, 'Largest stamp difference between a colour frame and its '
+                  'depth image [s].', value_range=(0.0, 1.0)),
+    ParameterSpec('depth_min_range', 0.1, 'Nearer depths are invalid [m].', value_range=(0.0, 100.0)),
+    ParameterSpec('depth_max_range', 20.0, 'Farther depths are invalid [m].', value_range=(0.01, 1000.0)),
+    ParameterSpec('depth_min_valid_fraction', 0.2, 'Share of the box centre that must hold valid depths for a '
+                  '3D position.', value_range=(0.01, 1.0)),
 )
 
 AUTOMATIC_PARAMETERS = ('use_sim_time', 'start_type_description_service')

@@ -37,14 +37,16 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2D, Detection2DArray
+from vision_msgs.msg import Detection2D, Detection2DArray, Detection3DArray
 
 from transt_ros.msg import TrackerStatus
 from transt_ros.srv import ClearTrack, SetTarget
 
 from ..common.ros_environment import TRACKER_NODE_NAME
 from ..common.stamps import format_stamp, stamp_to_ns
-from .detection_messages import detection_box, detection_message
+from ..tracking.depth_position import TargetPosition
+from .depth_input import DepthInput
+from .detection_messages import detection_3d_message, detection_box, detection_message, target_point
 from .frame_buffer import Frame, FrameBuffer, InputCounts
 from .image_conversion import ImageConversionError, rgb_to_image_fields
 from .image_input import WARN_PERIOD_S, ImageInput
@@ -95,6 +97,9 @@ class TrackerNode(Node):
             reliability=values['image_qos_reliability'], depth=values['image_qos_depth'],
             camera_info_topic=values['camera_info_topic'], settings=lambda: self.settings.input(),
             on_frame=self._frame_ready.trigger, logger=self._live_logger)
+        self.depth = DepthInput(self, values['depth_topic'], values['depth_qos_reliability'],
+                                values['depth_buffer_size'], self._live_logger) if values['depth_topic'] else None
+        self._positions: dict = {}  # track id -> TargetPosition | NoPosition on its last frame (with depth_topic)
         self.requests = TargetRequests(self.engine, self.frames, self.images, lambda: self.settings,
                                        self._live_logger)
         self._create_request_entities(values)
@@ -140,6 +145,9 @@ class TrackerNode(Node):
         self._status_pub = self.create_publisher(TrackerStatus, '~/status', 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._overlay_pub = self.create_publisher(Image, '~/overlay', qos_profile('reliable', 1))
+        if self.depth is not None:
+            self._detections_3d_pub = self.create_publisher(Detection3DArray, '~/detections_3d', 10)
+            self._target_point_pub = self.create_publisher(PointStamped, '~/target_point', 10)
 
     def _live_logger(self):
         """The node's logger, or a silent one once the context is gone (shutdown): rosout cannot take
@@ -149,7 +157,7 @@ class TrackerNode(Node):
     def destroy_retired_subscriptions(self) -> int:
         """Destroy replaced image subscriptions; call it from the thread that spins the executor,
         between two ``spin_once`` calls (the bringup does). Otherwise they go with the node."""
-        return self.images.destroy_retired()
+        return self.images.destroy_retired() + (self.depth.destroy_retired() if self.depth is not None else 0)
 
     # ---------------------------------------------------------------- parameters
 
@@ -242,7 +250,8 @@ class TrackerNode(Node):
         published = {}
 
         def publish(outcome: FrameStep) -> None:
-            self._publish_results(header, rgb, outcome.detected, outcome.tracks, settings.label)
+            positions = self._track_positions(frame, rgb.shape, outcome, settings)
+            self._publish_results(header, rgb, outcome.detected, outcome.tracks, settings.label, positions)
             published['at'] = time.perf_counter()
 
         outcome = self.engine.step(rgb, frame.seq, settings.window_influence, settings.hysteresis(),
@@ -270,17 +279,45 @@ class TrackerNode(Node):
             receive=None if latency_ms is None else
             ((frame.received_ns - frame.stamp_ns) / 1e6 if frame.stamp_ns else 0.0)))
 
-    def _publish_results(self, header: Header, rgb: np.ndarray, detected, tracks, label: str) -> None:
+    def _track_positions(self, frame: Frame, shape, outcome: FrameStep, settings: TrackerSettings) -> dict:
+        """With ``depth_topic``: each detected track's 3D position (or why it has none) on this frame."""
+        if self.depth is None:
+            return {}
+        info = self.images.camera_info
+        boxes = {track.track_id: track.box for track in outcome.detected}
+        self._positions = self.depth.positions(frame.stamp_ns, shape, boxes, info.k if info is not None else None,
+                                               settings.depth_stamp_tolerance, settings.depth())
+        return self._positions
+
+    def _publish_results(self, header: Header, rgb: np.ndarray, detected, tracks, label: str,
+                         positions: dict) -> None:
         """``detected``: the tracks whose box on this frame is usable (each gets a Detection2D on
-        ``~/detection`` and in ``~/detections``); ``tracks``: every live track, for the overlay."""
+        ``~/detection`` and in ``~/detections``, and with ``depth_topic`` a Detection3D when it has a 3D
+        position); ``tracks``: every live track, for the overlay."""
         detections = [detection_message(header, track.box, track.score, label, track.track_id) for track in detected]
         for detection in detections:
             self._detection_pub.publish(detection)
         self._detections_pub.publish(Detection2DArray(header=header, detections=detections))
+        if self.depth is not None:
+            self._publish_3d(header, detected, label, positions)
         if self._overlay_pub.get_subscription_count() > 0:
-            canvas = draw_overlay(rgb, tracks, label, several=not self.engine.one_target)
+            distances = {track_id: position.distance_m for track_id, position in positions.items()
+                         if isinstance(position, TargetPosition)}
+            canvas = draw_overlay(rgb, tracks, label, several=not self.engine.one_target, distances=distances)
             self._overlay_pub.publish(Image(header=header, **rgb_to_image_fields(canvas)))
             self.stats.count_overlay()
+
+    def _publish_3d(self, header: Header, detected, label: str, positions: dict) -> None:
+        """``~/detections_3d`` (every detected track with a position) and ``~/target_point`` (the most
+        recently set track, when it has one)."""
+        located = [(track, positions[track.track_id]) for track in detected
+                   if isinstance(positions.get(track.track_id), TargetPosition)]
+        self._detections_3d_pub.publish(Detection3DArray(header=header, detections=[
+            detection_3d_message(header, position, track.score, label, track.track_id) for track, position in located]))
+        latest = self.engine.registry.latest()
+        position = positions.get(latest.track_id) if latest is not None else None
+        if isinstance(position, TargetPosition):
+            self._target_point_pub.publish(target_point(header, position))
 
     def _status(self, header: Header, state: int, tracks, latency_ms: float = 0.0,
                 track_ms: float = 0.0) -> TrackerStatus:
@@ -290,7 +327,7 @@ class TrackerNode(Node):
                              track_id=latest.track_id if latest else '',
                              frame_count=latest.frame_count if latest else 0, latency_ms=float(latency_ms),
                              track_ms=float(track_ms), fps=float(self.stats.fps()),
-                             tracks=track_statuses(tracks, time.monotonic()))
+                             tracks=track_statuses(tracks, time.monotonic(), self._positions))
 
     # ---------------------------------------------------------------- model changes
 
@@ -321,8 +358,9 @@ class TrackerNode(Node):
         counts, processed = self.frames.counts(), self.stats.counts()
         state = self.current_state()
         tracks = self.engine.tracks()
-        if not since_tick or status.state != state:
-            status = self._status(status.header, state, tracks if state != INACTIVE else [])
+        if not since_tick or status.state != state:  # the last frame's timings: no made-up latency
+            status = self._status(status.header, state, tracks if state != INACTIVE else [], status.latency_ms,
+                                  status.track_ms)
             self._status_pub.publish(status)
         now = time.monotonic()
         (last_time, last_counts, last_processed), self._last_tick = self._last_tick, (now, counts, processed)

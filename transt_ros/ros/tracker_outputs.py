@@ -10,6 +10,7 @@ import numpy as np
 
 from transt_ros.msg import TrackStatus
 
+from ..tracking.depth_position import TargetPosition
 from ..tracking.track_registry import IDLE, LOST, STATE_NAMES, TRACKING, Track
 
 STATE_COLOURS = {TRACKING: (0, 220, 0), LOST: (255, 150, 0)}  # RGB, one target
@@ -33,9 +34,19 @@ def track_colour(track_id: str) -> tuple[int, int, int]:
     return TRACK_PALETTE[(index - 1) % len(TRACK_PALETTE)]
 
 
-def track_statuses(tracks: list[Track], now: float) -> list[TrackStatus]:
+def track_statuses(tracks: list[Track], now: float, positions: dict | None = None) -> list[TrackStatus]:
+    """``positions``: track id -> TargetPosition or NoPosition on its last frame (with ``depth_topic``):
+    ``distance_m`` (NaN without one) and ``position_problem`` (why not; '' with one or without depth)."""
+    positions = positions or {}
     return [TrackStatus(track_id=track.track_id, state=track.state, score=float(track.score),
-                        frame_count=track.frame_count, lost_s=float(track.lost_for(now))) for track in tracks]
+                        frame_count=track.frame_count, lost_s=float(track.lost_for(now)),
+                        distance_m=_distance(positions.get(track.track_id)),
+                        position_problem=getattr(positions.get(track.track_id), 'reason', ''))
+            for track in tracks]
+
+
+def _distance(position) -> float:
+    return float(position.distance_m) if isinstance(position, TargetPosition) else float('nan')
 
 
 def track_diagnostics(tracks: list[Track], now: float) -> dict[str, str]:
@@ -49,10 +60,13 @@ def _box_corners(box) -> tuple[tuple[int, int], tuple[int, int]]:
     return (x, y), (x + width, y + height)
 
 
-def draw_overlay(rgb: np.ndarray, tracks: list[Track], label: str, several: bool) -> np.ndarray:
+def draw_overlay(rgb: np.ndarray, tracks: list[Track], label: str, several: bool,
+                 distances: dict[str, float] | None = None) -> np.ndarray:
     """A copy of ``rgb`` with the tracks drawn. One target (``several`` False): the box in its state's
     colour and "label #id score STATE" at the top, as always; several: every box in its own colour
-    (:func:`track_colour`) with "#id score" above it (LOST: thin line, "LOST"), and a count at the top."""
+    (:func:`track_colour`) with "#id score" above it (LOST: thin line, "LOST"), and a count at the top.
+    ``distances``: track id -> metres (with ``depth_topic``), shown after the score."""
+    distances = distances or {}
     canvas = np.array(rgb, dtype=np.uint8, order='C')
     if not tracks:
         text, colour = 'IDLE: click or call ~/set_target', WHITE
@@ -60,17 +74,22 @@ def draw_overlay(rgb: np.ndarray, tracks: list[Track], label: str, several: bool
         track = tracks[0]
         colour = STATE_COLOURS.get(track.state, WHITE)
         cv2.rectangle(canvas, *_box_corners(track.box), colour, 2)
-        text = f'{label} #{track.track_id} {track.score:.2f} {STATE_NAMES[track.state]}'
+        text = f'{label} #{track.track_id} {track.score:.2f}{_metres(distances, track)} {STATE_NAMES[track.state]}'
     else:
         for track in tracks:
             track_colour_rgb = track_colour(track.track_id)
             top_left, bottom_right = _box_corners(track.box)
             lost = track.state == LOST
             cv2.rectangle(canvas, top_left, bottom_right, track_colour_rgb, 1 if lost else 2)
-            caption = f"#{track.track_id} {track.score:.2f}{' LOST' if lost else ''}"
+            caption = f"#{track.track_id} {track.score:.2f}{_metres(distances, track)}{' LOST' if lost else ''}"
             cv2.putText(canvas, caption, (top_left[0], max(12, top_left[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                         track_colour_rgb, 1, cv2.LINE_AA)
         lost_count = sum(track.state == LOST for track in tracks)
         text, colour = f'{label}: {len(tracks)} tracks, {lost_count} LOST', WHITE
     cv2.putText(canvas, text, (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return canvas
+
+
+def _metres(distances: dict[str, float], track: Track) -> str:
+    distance = distances.get(track.track_id)
+    return f' {distance:.2f} m' if distance is not None else ''

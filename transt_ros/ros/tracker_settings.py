@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from ..tracking.depth_position import DepthSettings
 from ..tracking.track_registry import Hysteresis
 
 
@@ -31,6 +32,10 @@ class TrackerSettings:
     input_timeout: float
     catch_up_timeout: float
     lost_track_timeout: float
+    depth_stamp_tolerance: float
+    depth_min_range: float
+    depth_max_range: float
+    depth_min_valid_fraction: float
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -44,10 +49,16 @@ class TrackerSettings:
         return replace(self, **{name: value for name, value in changes.items() if name in self.names()})
 
     def problem(self) -> str | None:
+        if self.depth_min_range >= self.depth_max_range:
+            return f'depth_min_range ({self.depth_min_range}) must be below depth_max_range ({self.depth_max_range})'
         if self.lost_threshold > self.recover_threshold:
             return (f'lost_threshold ({self.lost_threshold}) must not exceed recover_threshold '
                     f'({self.recover_threshold})')
         return None
+
+    def depth(self) -> DepthSettings:
+        return DepthSettings(self.depth_min_range, self.depth_max_range,
+                             min_valid_fraction=self.depth_min_valid_fraction)
 
     def hysteresis(self) -> Hysteresis:
         return Hysteresis(self.lost_threshold, self.recover_threshold, self.lost_frames)
