@@ -3,7 +3,7 @@ RViz clicks, ``~/clear_track`` and ``~/clear_target``. No ROS entities here: the
 calls these methods with each request's send time.
 
 Requests apply in the order they were sent (:mod:`.request_order`). A new track's template and
-catch-up run outside the frame step, one model call at a time (:attr:`TrackEngine.model_turn`, a fair
+catch-up run outside the frame step, one model call at a time (:attr:`TrackEngine.model_lock`, a fair
 lock), so the other tracks wait at most one step. A catch-up stops as soon as the model is deactivated,
 released or replaced.
 """
@@ -155,7 +155,7 @@ class TargetRequests:
         if is_clamped(box, limited):
             x, y, w, h = limited
             notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
-        with self._engine.model_turn:
+        with self._engine.model_lock:
             target = tracker.new_target(rgb, limited)
         caught = self._catch_up(tracker, target, generation, limited, start,
                                 [frame for frame in frames if frame.seq > start.seq], ticket, reinitialised,
@@ -178,7 +178,7 @@ class TargetRequests:
                 frame_rgb = self._images.to_rgb(frame.msg)
             except ImageConversionError:
                 continue
-            with self._engine.model_turn:  # one step at a time: the frame step of the other tracks goes on between
+            with self._engine.model_lock:  # one step at a time: the frame step of the other tracks goes on between
                 self._check_model(generation)
                 result_box, result_score, caught.finite = track_one(tracker, target, frame_rgb)
             caught.last_seq, caught.frames = frame.seq, caught.frames + 1

@@ -3,7 +3,7 @@
 
 Owns the :class:`~transt_ros.tracking.track_registry.TrackRegistry` (guarded by :attr:`TrackEngine.lock`),
 the batched :class:`~transt_ros.tracking.Tracker` of all tracks, and the fair model lock
-(:attr:`TrackEngine.model_turn`: frame steps and catch-ups take turns, one model call at a time).
+(:attr:`TrackEngine.model_lock`: frame steps and catch-ups take turns, one model call at a time).
 
 Model changes: a replaced or released model clears every track (no template made by one model ever
 reaches another: the batched tracker is cached under the model's generation, which is never reused).
@@ -57,7 +57,8 @@ class TrackEngine:
         self.registry = TrackRegistry(max_targets)
         self.lock = threading.Lock()
         """Guards :attr:`registry`: hold it to read or change the tracks."""
-        self.model_turn = FifoLock()
+        self.model_lock = FifoLock()
+        """One model call at a time, granted in the order asked: frame steps and catch-up steps alternate."""
         self._tracker: Tracker | None = None
         self._tracker_key: tuple[int, float] | None = None
         self._tracker_lock = threading.Lock()
@@ -102,7 +103,7 @@ class TrackEngine:
             steps = []
             if len(registry):
                 tracker, _ = self.tracker(window_influence)
-                with self.model_turn:
+                with self.model_lock:
                     steps = registry.step(tracker, rgb, seq, now, hysteresis)
             track_s = time.perf_counter() - start
             dropped = registry.drop_lost(now, lost_track_timeout)
