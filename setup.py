@@ -18,6 +18,7 @@ setup(
             'transt-eval = transt_ros.evaluation.cli:main',
             'transt-demo = transt_ros.demo:main',
             'transt-make-bag = transt_ros.evaluation.make_bag:main',
+            'transt-trax = transt_ros.evaluation.trax_server:main',
         ],
     },
 )

@@ -5,6 +5,7 @@
                 [--ground-truth FILE] [--stamp-tolerance S] [--overwrite]
     transt-eval dataset KIND ROOT --checkpoint CKPT --out DIR [--workers N]
                 [--devices cpu,cuda:0] [--sequences a,b] [--split test] [--reference csrt,kcf] [--overwrite]
+    transt-eval convert-vot OUT (--dataset KIND ROOT | --synthetic N)   (sequences in the VOT toolkit's layout)
 
 Both use one-pass evaluation (OTB / LaSOT OPE): one initialisation per sequence on its first
 annotated frame, no re-initialisation after a failure. ``bag`` needs the ROS 2 Python
@@ -28,6 +29,7 @@ from pathlib import Path
 from ..common.ros_environment import passive_openmp_env
 from .datasets import DATASET_READERS
 from .reference_trackers import check_reference_names
+from .vot_convert import add_convert_parser, run_convert
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     dataset.add_argument('--devices', default='cpu', help='comma-separated devices, worker i gets device i %% n')
     dataset.add_argument('--sequences', help='comma-separated sequence names (default: all)')
     dataset.add_argument('--split', help='got10k: train/val/test (default val); trackingnet: TEST, TRAIN_0 ...')
+    add_convert_parser(commands)
     return parser
 
 
@@ -115,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     passive_openmp_env(os.environ)  # before torch is imported
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == 'convert-vot':
+        logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+        return run_convert(parser, args)
     _check(parser, args)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')

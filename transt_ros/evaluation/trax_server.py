@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tracker = transt_tracker(args.checkpoint, args.device, args.precision)
     except (CheckpointError, WarmUpError, ValueError, RuntimeError, OSError) as error:
-        named = str(args.checkpoint) in str(error)
-        return fail(f'cannot load the tracker: {error}' if named else f'cannot load the tracker from {args.checkpoint}: {error}')
+        cause = str(error) if str(args.checkpoint) in str(error) else f'{args.checkpoint}: {error}'
+        return fail(f'cannot load the tracker: {cause}')
     try:
         server = trax.Server(REGION_FORMATS, IMAGE_FORMATS, [CHANNEL], tracker_name='TransT',
                              tracker_description=f'TransT ({args.checkpoint.name}, {args.device}, {args.precision})',

@@ -134,7 +134,8 @@ def write_sequence_files(sequence_dir: Path, boxes, pattern: str, fps: float = 3
 def write_frame(path: Path, rgb: np.ndarray, jpeg_quality: int = 95) -> None:
     """An RGB ``uint8`` frame as ``path`` (JPEG or PNG, by the suffix); OSError naming the file on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
+    options = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in ('.jpg', '.jpeg') else []
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), options):
         raise OSError(f'{path}: cannot write image')
 
 
