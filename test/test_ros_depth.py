@@ -83,7 +83,7 @@ def test_depth_gives_3d_positions_and_reasons_over_dds(tmp_path):
         scene = Scene(client)
         for publisher in (scene.colour, scene.depth, scene.info):
             client.wait_for_subscriber(publisher, check=bringup.check_alive)
-        client.wait_until(lambda: client.set_target(*BOX).accepted or scene.colour.publish(scene.image), 30.0,
+        client.wait_until(lambda: client.set_target(*BOX).accepted or scene.colour.publish(scene.image), 90.0,
                           'a target', bringup.check_alive)
         check = bringup.check_alive
 
@@ -120,7 +120,7 @@ def test_without_camera_info_there_is_no_position_and_the_status_says_why(tmp_pa
         scene = Scene(client)
         for publisher in (scene.colour, scene.depth):
             client.wait_for_subscriber(publisher, check=bringup.check_alive)
-        client.wait_until(lambda: client.set_target(*BOX).accepted or scene.colour.publish(scene.image), 30.0,
+        client.wait_until(lambda: client.set_target(*BOX).accepted or scene.colour.publish(scene.image), 90.0,
                           'a target', bringup.check_alive)
         _, status = scene.frame(depth_msg(2.0, '32FC1'), info=False, check=bringup.check_alive)
         assert 'no CameraInfo' in status.tracks[0].position_problem

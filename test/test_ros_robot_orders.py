@@ -49,7 +49,11 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def set_target_when_frames_arrive(bringup, box=(100, 80, 60, 60), **kwargs):
-    """SetTarget, repeated while the tracker has no frame yet -> the accepted answer."""
+    """SetTarget once the manager is active (autostart), repeated while the tracker has no frame yet
+    -> the accepted answer."""
+    bringup.client.wait_until(lambda: bringup.client.manager_state() == 'active', 90.0, 'the manager to be active',
+                              bringup.check_alive)
+
     def accepted():
         reply = bringup.client.set_target(*box, **kwargs)
         if not reply.accepted and 'no image received yet' not in reply.reason:
