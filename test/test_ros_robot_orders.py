@@ -104,11 +104,17 @@ def tracking(context, light, tmp_path):
         stop(camera)
 
 
-def final_track(bringup, since: float) -> str:
-    """The track id the tracker publishes detections for on a frame processed after ``since`` ('' : it
-    publishes an empty ~/detections, no target)."""
-    array = bringup.client.detections.wait_for(lambda msg: True, since=since, timeout_s=20.0, check=bringup.check_alive)
-    return ','.join(sorted(detection.id for detection in array.detections))
+def final_track(bringup, since: float, settled: int = 5) -> str:
+    """The track id(s) the tracker publishes detections for once it has settled after ``since`` ('' : an
+    empty ~/detections, no target). Detections published before the last answer may still be on their
+    way (another topic than the service answers): the value is taken once ``settled`` arrays in a row
+    agree, after the first one."""
+    def agreed() -> str | None:
+        arrays = bringup.client.detections.messages(since)[1:]
+        ids = [','.join(sorted(detection.id for detection in array.detections)) for array in arrays[-settled:]]
+        return (ids[-1] or 'IDLE') if len(ids) == settled and len(set(ids)) == 1 else None
+    value = bringup.client.wait_until(agreed, 30.0, f'{settled} ~/detections in a row that agree', bringup.check_alive)
+    return '' if value == 'IDLE' else value
 
 
 def test_clear_then_set_sent_back_to_back_apply_in_the_order_sent(tracking):
