@@ -12,6 +12,7 @@ Shrunk failures become named tests in test_ros_robot_orders.py.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 
 import pytest
@@ -204,5 +205,5 @@ def test_generated_sequences_publish_what_fresh_trackers_give(checkpoints, tmp_p
             sequence.last_stamp = publish_until_processed(feed, check=bringup.check_alive)
             for action in actions:
                 sequence.run(action)
-            log = bringup.log()
-            assert 'failed' not in log, log[-3000:]
+            log = bringup.log()  # the node's own failures (not rmw warnings of a loaded machine)
+            assert not re.search(r'\] (frame \S+|target from .*) failed', log), log[-3000:]
