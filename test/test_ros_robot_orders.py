@@ -99,10 +99,26 @@ def tracking(context, light, tmp_path):
     try:
         with running_bringup(tmp_path / 'bringup', *parameters(f'checkpoint:={light}', f'image_topic:={TOPIC}',
                              'diagnostics_period:=0.3'), depth=1000) as bringup:
+            answered_once(bringup, bringup.client.clear_target)
             set_target_when_frames_arrive(bringup)
             yield bringup
     finally:
         stop(camera)
+
+
+def answered_once(bringup, call) -> None:
+    """``call(timeout_s=...)`` until one answer arrives. The service may answer before it has matched
+    the client's response reader (rmw_fastrtps drops that answer: "failed to send response"), so the
+    first call of each client is made and retried here, before the calls the test times."""
+    from transt_ros.ros.service_calls import ServiceCallError
+
+    def answered() -> bool:
+        try:
+            call(timeout_s=3.0)
+        except ServiceCallError:
+            return False
+        return True
+    bringup.client.wait_until(answered, 60.0, f'an answer from {call.__name__}', bringup.check_alive)
 
 
 def final_track(bringup, since: float, settled: int = 5) -> str:
