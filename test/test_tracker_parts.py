@@ -117,7 +117,7 @@ def test_processing_stats_report_means_per_period():
     stats.record_frame(FrameTimings(wait=3.0, convert=2.0, track=20.0, publish=0.5, latency=40.0, receive=1.0))
     means = stats.take_period().means_ms()
     assert means == {'latency_ms': '40.00', 'receive_ms': '1.00', 'wait_ms': '2.00', 'convert_ms': '2.00',
-                     'track_ms': '15.00', 'publish_ms': '0.50'}
+                     'track_ms': '15.00', 'publish_ms': '0.50', 'reacquire_ms': 'n/a'}
     assert stats.take_period().means_ms()['track_ms'] == 'n/a' and stats.counts().processed == 2
 
 
@@ -125,7 +125,7 @@ def test_processing_stats_report_means_per_period():
 
 def test_settings_change_as_one_value_and_check_the_thresholds():
     values = dict(label='target', lost_threshold=0.3, recover_threshold=0.5, lost_frames=5, window_influence=0.49,
-                  click_box_size=64, double_click_timeout=1.0, max_image_pixels=100, input_timeout=2.0,
+                  reacquire=True, click_box_size=64, double_click_timeout=1.0, max_image_pixels=100, input_timeout=2.0,
                   catch_up_timeout=2.0, lost_track_timeout=0.0, depth_stamp_tolerance=0.02, depth_min_range=0.1,
                   depth_max_range=20.0, depth_min_valid_fraction=0.2, unrelated='ignored')
     settings = TrackerSettings.from_values(values)

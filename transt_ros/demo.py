@@ -55,6 +55,9 @@ def _parse_args(argv):
     parser.add_argument('--no-video', action='store_true', help='no overlay video')
     parser.add_argument('--regenerate', action='store_true', help='write the demo bag even if it exists')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--reacquire', action=argparse.BooleanOptionalAction, default=False,
+                        help="search wider for a LOST target, offline and in the node (default: off, the authors' "
+                             'tracker, as the README tables)')
     args = parser.parse_args(argv)
     for name in ('sequences', 'frames', 'width', 'height'):
         if getattr(args, name) < 1:
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             bag_file, args.checkpoint, args.out / 'report', mode=mode, rate=args.rate,
             record=None if args.offline else args.out / 'detections',
             references=references, device=args.device, domain_id=args.domain_id, overwrite=args.overwrite or rewritten,
-            video=not args.no_video, progress=not args.quiet, print_table=False)
+            video=not args.no_video, progress=not args.quiet, print_table=False, reacquire=args.reacquire)
     except (BagError, RuntimeError, ValueError, OSError) as error:
         print(f'transt-demo: {error}', file=sys.stderr)
         return 1

@@ -47,6 +47,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     parser.add_argument('--overwrite', action='store_true',
                         help='run every sequence again (default: keep the results already in --out)')
+    parser.add_argument('--reacquire', action=argparse.BooleanOptionalAction, default=False,
+                        help='search wider (growing window, then the whole frame in tiles) for a LOST target '
+                             "(default: off, the authors' tracker); see docs/ros.md, Re-acquisition")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     offline_transt_in_live=not args.no_offline_transt, video=not args.no_video,
                     image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
                     domain_id=args.domain_id, progress=not args.quiet, ground_truth_file=args.ground_truth,
-                    stamp_tolerance_s=args.stamp_tolerance, overwrite=args.overwrite)
+                    stamp_tolerance_s=args.stamp_tolerance, overwrite=args.overwrite, reacquire=args.reacquire)
             except BagError as error:
                 raise ValueError(str(error)) from None
             print(format_summary(evaluation))
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
             outcome = evaluate_dataset(args.kind, args.root, args.checkpoint, args.out, args.workers,
                                        _names(args.devices), _names(args.sequences) or None, args.split, references,
-                                       args.precision, not args.quiet, args.overwrite)
+                                       args.precision, not args.quiet, args.overwrite, reacquire=args.reacquire)
             for name, path in outcome['paths'].items():
                 print(f'{name}: {path}')
     except (ValueError, FileNotFoundError, RuntimeError) as error:

@@ -40,9 +40,9 @@ from .scoring import score_runs
 LOGGER = logging.getLogger(__name__)
 
 
-def build_transt_tracker(checkpoint: str, precision: str, device: str | None):
+def build_transt_tracker(checkpoint: str, precision: str, device: str | None, reacquire: bool = False):
     """Tracker factory for :func:`run_dataset.evaluate_sequences` (module level: picklable)."""
-    return transt_tracker(Path(checkpoint), device or 'cpu', precision)
+    return transt_tracker(Path(checkpoint), device or 'cpu', precision, reacquire=reacquire)
 
 
 def check_dataset_arguments(kind: str, checkpoint: Path, workers: int, devices: SequenceOf[str] | None,
@@ -130,21 +130,23 @@ def _write_submissions(out_dir: Path, kind: str, runs: dict[str, dict[str, Seque
 def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, workers: int = 1,
                      devices: list[str] | None = None, names: list[str] | None = None, split: str | None = None,
                      references: list[str] | None = None, precision: str = 'fp32', progress: bool = True,
-                     overwrite: bool = False) -> dict:
+                     overwrite: bool = False, reacquire: bool = False) -> dict:
     """Run TransT (and references) over a benchmark; write results, submissions and the report.
+    ``reacquire``: TransT searches wider for a LOST target (default: the authors' tracker).
 
     Returns ``{'runs': {tracker: {sequence: SequenceRun}}, 'results': {tracker: DatasetMetrics}, 'paths': ...}``.
     """
     check_dataset_arguments(kind, checkpoint, workers, devices, references)
     started = time.monotonic()
     sequences = _selected_sequences(kind, root, split, names)
-    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision)}
+    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision, reacquire=reacquire)}
     for reference in references or []:
         factories[reference] = functools.partial(build_reference_tracker, reference)
     out_dir = Path(out_dir)
     results_dir = out_dir / 'results'
     check_run_settings(results_dir, {'dataset': kind, 'root': str(Path(root).resolve()), 'split': split,
-                                     'checkpoint': str(Path(checkpoint).resolve()), 'precision': precision},
+                                     'checkpoint': str(Path(checkpoint).resolve()), 'precision': precision,
+                                     **({'reacquire': True} if reacquire else {})},  # older runs stay valid
                        overwrite)
     runs, resumed = _run_trackers(factories, sequences, kind, results_dir, workers, devices, progress, overwrite)
     test_sequences = [sequence for sequence in sequences if not sequence.fully_annotated]
@@ -154,7 +156,7 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
         got10k = kind == 'got10k'
         results = {name: score_runs(tracker_runs, sequences, got10k, got10k) for name, tracker_runs in runs.items()}
         metadata = {'dataset': kind, 'root': str(root), 'split': split, 'checkpoint': str(checkpoint),
-                    'precision': precision, 'devices': devices, 'workers': workers,
+                    'precision': precision, 'devices': devices, 'workers': workers, 'reacquire': reacquire,
                     'protocol': 'one-pass evaluation (OPE); no re-initialisation',
                     'first_frame_excluded': got10k, 'boxes_clipped_to_image': got10k,
                     'fps': FPS_DEFINITION,

@@ -54,6 +54,7 @@ from ..common.ros_environment import (
     ros_dds_environment,
 )
 from ..ros.client import Received, TrackerClient, WaitTimeout
+from ..tracking.reacquire import ReacquireParams
 from ..tracking.track_registry import MAX_TARGETS_LIMIT
 from .metrics import latency_summary
 from .offline_run import empty_run
@@ -76,6 +77,8 @@ class LiveSettings:
     log_path: Path | None = None
     startup_timeout_s: float = 120.0
     handshake_timeout_s: float = 10.0
+    reacquire: bool = False
+    """The node's ``reacquire``, with the LOST hysteresis of the offline tracker's (``ReacquireParams``)."""
 
 
 @dataclass
@@ -125,6 +128,11 @@ def bringup_parameters(bag: TrackingBag, settings: LiveSettings) -> str:
                'precision': settings.precision, 'autostart': False}
     tracker = {'image_topic': bag.image_topic.removesuffix('/compressed') if compressed else bag.image_topic,
                'image_transport': 'compressed' if compressed else 'raw'}
+    tracker['reacquire'] = settings.reacquire
+    if settings.reacquire:  # LOST as the offline tracker has it, so both search wider on the same frames
+        hysteresis = ReacquireParams().hysteresis
+        tracker.update(lost_threshold=hysteresis.lost_threshold, recover_threshold=hysteresis.recover_threshold,
+                       lost_frames=hysteresis.lost_frames)
     if bag.camera_info_topic:
         tracker['camera_info_topic'] = bag.camera_info_topic
     if bag.multi_object:

@@ -88,7 +88,8 @@ def fresh_tracker(tracker):
     if isinstance(tracker, Tracker):
         precision = next(name for name, dtype in PRECISIONS.items() if dtype == tracker.dtype)
         return Tracker(tracker.model, device=tracker.device, precision=precision, path=tracker.path, prepared=True,
-                       device_crop=tracker.device_crop, **dataclasses.asdict(tracker.params))
+                       device_crop=tracker.device_crop, reacquire=tracker.reacquire or False,
+                       **dataclasses.asdict(tracker.params))
     if isinstance(tracker, OpenCVTracker):
         return OpenCVTracker(tracker.name)
     raise TypeError(f'cannot make another tracker like {type(tracker).__name__} for a multi-object bag')
@@ -121,10 +122,12 @@ def _run_offline_tracks(bag: TrackingBag, trackers: dict[str, object], progress:
     return runs
 
 
-def transt_tracker(checkpoint: Path, device: str = 'cpu', precision: str = 'fp32', warm_up: bool = True) -> Tracker:
+def transt_tracker(checkpoint: Path, device: str = 'cpu', precision: str = 'fp32', warm_up: bool = True,
+                   reacquire: bool = False) -> Tracker:
     """An in-process TransT tracker from a checkpoint, warmed up (one dummy initialise + track, as
-    the model manager node does) so that the first timed frames do not pay for allocations."""
-    tracker = Tracker(load_model(checkpoint, device=device), device=device, precision=precision)
+    the model manager node does) so that the first timed frames do not pay for allocations;
+    ``reacquire``: search wider for a LOST target (``tracking/reacquire.py``, default params)."""
+    tracker = Tracker(load_model(checkpoint, device=device), device=device, precision=precision, reacquire=reacquire)
     if warm_up:
         warm_up_tracker(tracker)
     return tracker

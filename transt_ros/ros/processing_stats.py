@@ -7,9 +7,10 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-TIMING_STAGES = ('latency', 'receive', 'wait', 'convert', 'track', 'publish')
+TIMING_STAGES = ('latency', 'receive', 'wait', 'convert', 'track', 'publish', 'reacquire')
 """Reported in /diagnostics as ``<stage>_ms``: latency (image stamp -> published), receive (stamp ->
-arrival), wait (arrival -> processing start), convert (message -> RGB), track (the model), publish."""
+arrival), wait (arrival -> processing start), convert (message -> RGB), track (the model), publish,
+reacquire (the part of track spent searching wider for LOST tracks, over the frames that had one)."""
 
 
 @dataclass
@@ -21,7 +22,8 @@ class ProcessedCounts:
 
 @dataclass
 class FrameTimings:
-    """One processed frame's stage times in ms (latency and receive: None when unknown)."""
+    """One processed frame's stage times in ms (latency and receive: None when unknown; reacquire:
+    None when no track was LOST or ``reacquire`` is off)."""
 
     wait: float
     convert: float
@@ -29,6 +31,7 @@ class FrameTimings:
     publish: float
     latency: float | None = None
     receive: float | None = None
+    reacquire: float | None = None
 
 
 @dataclass

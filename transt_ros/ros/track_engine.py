@@ -31,13 +31,15 @@ class ModelChanged(RuntimeError):
 @dataclass
 class FrameStep:
     """What one frame did: the tracks stepped (``finite`` False: the model answered NaN/Inf), the tracks
-    dropped after ``lost_track_timeout``, the live tracks after it, and the time spent in the model."""
+    dropped after ``lost_track_timeout``, the live tracks after it, and the time spent in the model (seconds)."""
 
     steps: list[StepResult]
     dropped: list[Track]
     tracks: list[Track]
     track_s: float
     now: float
+    reacquire_s: float = 0.0
+    """The part of ``track_s`` spent searching wider for LOST tracks (0: none was LOST or ``reacquire`` off)."""
 
     @property
     def detected(self) -> list[Track]:
@@ -60,7 +62,7 @@ class TrackEngine:
         self.model_lock = FifoLock()
         """One model call at a time, granted in the order asked: frame steps and catch-up steps alternate."""
         self._tracker: Tracker | None = None
-        self._tracker_key: tuple[int, float] | None = None
+        self._tracker_key: tuple[int, float, bool] | None = None
         self._tracker_lock = threading.Lock()
         self._paused_since: float | None = None
 
@@ -68,17 +70,19 @@ class TrackEngine:
     def one_target(self) -> bool:
         return self.max_targets == 1
 
-    def tracker(self, window_influence: float) -> tuple[Tracker, int]:
-        """The batched tracker on the active model, and the model generation it belongs to.
+    def tracker(self, window_influence: float, reacquire: bool = False) -> tuple[Tracker, int]:
+        """The batched tracker on the active model, and the model generation it belongs to;
+        ``reacquire``: LOST tracks are searched wider (``tracking/reacquire.py``).
 
-        Cached under (model generation, window_influence): the generation changes with every load or
-        release and is never reused, and the device step bakes the window into constants, so a cached
-        tracker never outlives its model or its window. Raises ModelUnavailable."""
+        Cached under (model generation, window_influence, reacquire): the generation changes with every
+        load or release and is never reused, and the device step bakes the window into constants, so a
+        cached tracker never outlives its model, its window or its search. Raises ModelUnavailable."""
         with self._tracker_lock:
-            key = (self.handle.generation, window_influence)
+            key = (self.handle.generation, window_influence, reacquire)
             if self._tracker is None or self._tracker_key != key:
-                self._tracker, generation = self.handle.new_tracker(window_influence=window_influence)
-                self._tracker_key = (generation, window_influence)
+                self._tracker, generation = self.handle.new_tracker(window_influence=window_influence,
+                                                                    reacquire=reacquire)
+                self._tracker_key = (generation, window_influence, reacquire)
             return self._tracker, self._tracker_key[0]
 
     def check_model(self, generation: int) -> None:
@@ -90,10 +94,12 @@ class TrackEngine:
             raise ModelChanged(f'the model was deactivated while the target was being set ({self.handle.describe()})')
 
     def step(self, rgb: np.ndarray, seq: int, window_influence: float, hysteresis: Hysteresis,
-             lost_track_timeout: float, publish: Callable[[FrameStep], None]) -> FrameStep | None:
-        """Track every live track on frame ``seq`` (one batched forward), drop the expired ones and
-        call ``publish`` with the outcome while the tracks are still locked (a clear cannot slip in
-        between). None when every track already caught up past this frame."""
+             lost_track_timeout: float, publish: Callable[[FrameStep], None], reacquire: bool = False
+             ) -> FrameStep | None:
+        """Track every live track on frame ``seq`` (one batched forward; with ``reacquire`` one more for
+        the LOST tracks' wider search), drop the expired ones and call ``publish`` with the outcome while
+        the tracks are still locked (a clear cannot slip in between). None when every track already
+        caught up past this frame."""
         with self.lock:
             registry = self.registry
             if len(registry) and all(seq <= track.last_seq for track in registry.tracks()):
@@ -102,12 +108,13 @@ class TrackEngine:
             start = time.perf_counter()
             steps = []
             if len(registry):
-                tracker, _ = self.tracker(window_influence)
+                tracker, _ = self.tracker(window_influence, reacquire)
                 with self.model_lock:
                     steps = registry.step(tracker, rgb, seq, now, hysteresis)
             track_s = time.perf_counter() - start
             dropped = registry.drop_lost(now, lost_track_timeout)
-            outcome = FrameStep(steps, dropped, registry.tracks(), track_s, now)
+            outcome = FrameStep(steps, dropped, registry.tracks(), track_s, now,
+                                registry.reacquire_s if steps else 0.0)
             publish(outcome)
             return outcome
 

@@ -255,7 +255,7 @@ class TrackerNode(Node):
             published['at'] = time.perf_counter()
 
         outcome = self.engine.step(rgb, frame.seq, settings.window_influence, settings.hysteresis(),
-                                   settings.lost_track_timeout, publish)
+                                   settings.lost_track_timeout, publish, reacquire=settings.reacquire)
         if outcome is None:
             return  # already tracked while catching up after a SetTarget with a stamp
         latency_ms = self._latency_ms(frame)
@@ -276,6 +276,7 @@ class TrackerNode(Node):
         self.stats.record_frame(FrameTimings(
             wait=(start_ns - frame.received_ns) / 1e6, convert=(converted - start) * 1000.0, track=track_ms,
             publish=(published['at'] - tracked) * 1000.0, latency=latency_ms,
+            reacquire=outcome.reacquire_s * 1000.0 if outcome.reacquire_s else None,
             receive=None if latency_ms is None else
             ((frame.received_ns - frame.stamp_ns) / 1e6 if frame.stamp_ns else 0.0)))
 

@@ -26,6 +26,7 @@ class TrackerSettings:
     recover_threshold: float
     lost_frames: int
     window_influence: float
+    reacquire: bool
     click_box_size: float
     double_click_timeout: float
     max_image_pixels: int

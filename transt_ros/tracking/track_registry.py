@@ -10,42 +10,25 @@ Boxes are ``(x, y, w, h)`` in pixels, top-left corner. Times are ``time.monotoni
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..model import TemplateFeatures
 from .box_limits import finite_result
+from .lost_state import (  # noqa: F401 (the hysteresis and states, re-exported: users import them from here)
+    IDLE,
+    INACTIVE,
+    LOST,
+    STATE_NAMES,
+    TRACKING,
+    Hysteresis,
+    next_state,
+)
 from .tracker import TargetState, TemplateStack, Tracker
 
-# The values of transt_ros/msg/TrackerStatus's state constants.
-IDLE, TRACKING, LOST, INACTIVE = 0, 1, 2, 3
-STATE_NAMES = {IDLE: 'IDLE', TRACKING: 'TRACKING', LOST: 'LOST', INACTIVE: 'INACTIVE'}
 MAX_TARGETS_LIMIT = 64
-
-
-def next_state(state: int, score: float, low_count: int, lost_threshold: float, recover_threshold: float,
-               lost_frames: int) -> tuple[int, int]:
-    """One frame of the lost-target hysteresis -> (state, consecutive low frames).
-
-    TRACKING -> LOST after ``lost_frames`` consecutive scores below ``lost_threshold``;
-    LOST -> TRACKING on the first score at or above ``recover_threshold``.
-    """
-    low_count = low_count + 1 if score < lost_threshold else 0
-    if state == TRACKING and low_count >= lost_frames:
-        return LOST, low_count
-    if state == LOST and score >= recover_threshold:
-        return TRACKING, low_count
-    return state, low_count
-
-
-@dataclass(frozen=True)
-class Hysteresis:
-    """When a track becomes LOST and TRACKING again (see :func:`next_state`)."""
-
-    lost_threshold: float = 0.3
-    recover_threshold: float = 0.5
-    lost_frames: int = 5
 
 
 @dataclass
@@ -78,10 +61,12 @@ class Track:
 @dataclass
 class StepResult:
     """What one frame did to one track: ``finite`` False when the model answered NaN/Inf (the
-    track is then LOST at once and searched around its last good box)."""
+    track is then LOST at once and searched around its last good box); ``reacquired``: the wider
+    search of a LOST track moved it (``Tracker.track_lost``)."""
 
     track: Track
     finite: bool
+    reacquired: bool = False
 
 
 def track_one(engine: Tracker, target: TargetState, frame: np.ndarray) -> tuple[tuple, float, bool]:
@@ -113,6 +98,8 @@ class TrackRegistry:
         self._stack = TemplateStack()
         self.latest_id = ''
         """The most recently set (started or re-initialised) track."""
+        self.reacquire_s = 0.0
+        """Seconds the last :meth:`step` spent in the wider search of LOST tracks (0: none was LOST)."""
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -174,13 +161,26 @@ class TrackRegistry:
     def step(self, engine: Tracker, frame: np.ndarray, seq: int, now: float, hysteresis: Hysteresis
              ) -> list[StepResult]:
         """Track every live track not yet tracked on frame ``seq`` (a track that caught up past it
-        skips it) with one batched forward on ``frame``; update scores, boxes and states."""
+        skips it) with one batched forward on ``frame``; update scores, boxes and states.
+
+        With ``engine.reacquire``, the LOST tracks get the wider search instead (``Tracker.track_lost``,
+        one more forward for all of them, accepting at ``hysteresis.recover_threshold``; its time is
+        :attr:`reacquire_s`); the others keep the one batched forward."""
         tracks = [track for track in self._tracks.values() if seq > track.last_seq]
+        self.reacquire_s = 0.0
         if not tracks:
             return []
         previous = [(track.target.center.copy(), track.target.size.copy()) for track in tracks]
-        results = engine.track_states([track.target for track in tracks], [frame] * len(tracks),
-                                      self.stacked_templates(tracks))
+        searched = [engine.reacquire is not None and track.state == LOST for track in tracks]
+        results = self._local_step(engine, frame, [track for track, wide in zip(tracks, searched) if not wide])
+        lost = [track for track, wide in zip(tracks, searched) if wide]
+        if lost:
+            start = time.perf_counter()
+            lost_results = iter(engine.track_lost([track.target for track in lost], [frame] * len(lost),
+                                                  hysteresis.recover_threshold))
+            self.reacquire_s = time.perf_counter() - start
+            local_results = iter(results)
+            results = [next(lost_results) if wide else next(local_results) for wide in searched]
         steps = []
         for track, result, (center, size) in zip(tracks, results, previous):
             track.last_seq = seq
@@ -195,8 +195,16 @@ class TrackRegistry:
                 track.target.center, track.target.size = center, size
                 track.score, state, track.low_count = 0.0, LOST, track.low_count + 1
             track.set_state(state, now)
-            steps.append(StepResult(track, finite))
+            track.target.search.update(state == LOST, track.score, track.target.size, hysteresis.lost_threshold)
+            steps.append(StepResult(track, finite, result.reacquired))
         return steps
+
+    def _local_step(self, engine: Tracker, frame: np.ndarray, tracks: list[Track]) -> list:
+        """The authors' step of ``tracks`` on ``frame``: one batched forward (none for no track)."""
+        if not tracks:
+            return []
+        return engine.track_states([track.target for track in tracks], [frame] * len(tracks),
+                                   self.stacked_templates(tracks))
 
     def drop_lost(self, now: float, timeout_s: float) -> list[Track]:
         """Remove and return the tracks LOST for at least ``timeout_s`` (0: never)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
 from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
 from .graph_step import DEFAULT_MAX_GRAPHS, shared_graph_step, tf32_scope
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
+from .reacquire import LostSearch, ReacquireParams, SearchCrop, best_candidate, wide_crops
 
 PATHS = {'fast': fast_inference_copy, 'reference': reference_copy}
 
@@ -27,12 +28,14 @@ class TrackResult:
     box: (x, y, w, h) in pixels, top-left corner, floats.
     score: raw target probability at the chosen cell, in [0, 1] (the confidence).
     penalized_score: the window-penalised score of that cell (what the authors report);
-        None for trackers without one.
+        None for trackers without one (and for a re-acquired target: no penalty there).
+    reacquired: the wider search of a LOST target (``reacquire.py``) moved the target there.
     """
 
     box: tuple[float, float, float, float]
     score: float
     penalized_score: float | None = None
+    reacquired: bool = False
 
 
 def check_frame(frame) -> np.ndarray:
@@ -49,12 +52,14 @@ def check_frame(frame) -> np.ndarray:
 
 @dataclass
 class TargetState:
-    """One target: its centre and size in pixels, padding colour and template features."""
+    """One target: its centre and size in pixels, padding colour, template features and
+    re-acquisition state."""
 
     center: np.ndarray
     size: np.ndarray
     pad_value: np.ndarray
     template: TemplateFeatures
+    search: LostSearch = field(default_factory=LostSearch)
 
 
 def prepare_model(model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast'):
@@ -86,18 +91,23 @@ class Tracker:
     ``allow_tf32``: let CUDA matmuls/convolutions use TF32 inside the tracker's calls (faster
     in fp32, less exact; see the README's precision table). Off by default; set only around the
     tracker's own calls, never globally.
+    ``reacquire``: search wider for a LOST target (``reacquire.py``): True for the default
+    ``ReacquireParams``, or the params; False (default): the authors' tracker, exactly.
     Post-processing constants (``window_influence`` ...) are ``PostprocessParams`` fields.
     """
 
     def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
                  device_crop: bool = False, prepared: bool = False, cuda_graph: bool = False,
-                 allow_tf32: bool = False, max_graphs: int = DEFAULT_MAX_GRAPHS, **postprocess_params):
+                 allow_tf32: bool = False, max_graphs: int = DEFAULT_MAX_GRAPHS,
+                 reacquire: bool | ReacquireParams = False, **postprocess_params):
         self.device = torch.device(device)
         if cuda_graph and self.device.type != 'cuda':
             raise ValueError(f'cuda_graph needs a CUDA device, got {self.device}; '
                              'device_crop=True runs the same step eagerly on any device')
         self.dtype = PRECISIONS.get(precision)
         self.params = PostprocessParams(**postprocess_params)
+        self.reacquire: ReacquireParams | None = (
+            reacquire if isinstance(reacquire, ReacquireParams) else ReacquireParams() if reacquire else None)
         self.path = path
         self.model = model if prepared else prepare_model(model, device, precision, path)
         config = self.model.config
@@ -139,7 +149,7 @@ class Tracker:
         side = math.ceil(context_side(w, h, self.params.template_area_factor))
         with tf32_scope(self.allow_tf32):
             template = self.model.template(self._crop(frame, center, side, self.template_size, pad_value))
-        return TargetState(center, size, pad_value, template)
+        return TargetState(center, size, pad_value, template, LostSearch(good_size=size.copy()))
 
     def initialize(self, frame: np.ndarray, box_xywh) -> None:
         self.state = self.new_target(frame, box_xywh)
@@ -165,17 +175,91 @@ class Tracker:
             crops = torch.cat([self._crop(frame, state.center, side, self.search_size, state.pad_value)
                                for frame, state, side in zip(frames, states, sides)])
             outputs = self.model.track(template, crops)
+        scores, boxes = self._answers(outputs)
+        return [self._local_answer(scores[index], boxes[index], state, side, frame)
+                for index, (frame, state, side) in enumerate(zip(frames, states, sides))]
+
+    @staticmethod
+    def _answers(outputs: dict) -> tuple[np.ndarray, np.ndarray]:
+        """The network's answer on the host: target probabilities (B, cells), normalised boxes (B, cells, 4)."""
         scores = torch.softmax(outputs['pred_logits'].float(), dim=-1)[..., 0].cpu().numpy()
-        boxes = outputs['pred_boxes'].float().cpu().numpy()
-        results = []
-        for index, (frame, state, side) in enumerate(zip(frames, states, sides)):
-            penalized = penalize(scores[index], self.window, self.params.window_influence)
-            best = int(np.argmax(penalized))
-            cx, cy, w, h = decode_box(boxes[index, best], state.center, side)
-            cx, cy, w, h = clip_box(cx, cy, w, h, *frame.shape[:2], min_side=self.params.min_box_side)
+        return scores, outputs['pred_boxes'].float().cpu().numpy()
+
+    def _local_answer(self, scores: np.ndarray, boxes: np.ndarray, state: TargetState, side: int,
+                      frame: np.ndarray) -> TrackResult:
+        """The authors' step from one search crop's answer (window penalty, best cell, decode, clip);
+        updates ``state``."""
+        penalized = penalize(scores, self.window, self.params.window_influence)
+        best = int(np.argmax(penalized))
+        cx, cy, w, h = decode_box(boxes[best], state.center, side)
+        cx, cy, w, h = clip_box(cx, cy, w, h, *frame.shape[:2], min_side=self.params.min_box_side)
+        state.center, state.size = np.array([cx, cy]), np.array([w, h])
+        return TrackResult((cx - w / 2, cy - h / 2, w, h), float(scores[best]), float(penalized[best]))
+
+    @torch.inference_mode()
+    def track_lost(self, states: list[TargetState], frames: list[np.ndarray], accept_score: float
+                   ) -> list[TrackResult]:
+        """The step of LOST targets: the local crop plus this LOST frame's wider crops
+        (``reacquire.wide_crops``), all targets in one forward; updates ``states``.
+
+        A wider candidate replaces the authors' local answer when its raw score is at least
+        ``accept_score`` and above the local one (``TrackResult.reacquired``). Always the host path:
+        the device step and CUDA graphs have static shapes for the local crop only, and a LOST
+        frame's crops vary in number and side.
+        """
+        params = self.reacquire or ReacquireParams()
+        frames = [check_frame(frame) for frame in frames]
+        sides = search_sides([state.size for state in states], self.params.search_area_factor)
+        plans = []
+        for state, frame, side in zip(states, frames, sides):
+            state.search.steps += 1
+            anchor = state.size if state.search.good_size is None else state.search.good_size
+            anchor_side = search_sides([anchor], self.params.search_area_factor)[0]
+            height, width = frame.shape[:2]
+            plans.append([SearchCrop((state.center[0], state.center[1]), side),
+                          *wide_crops(params, state.search.steps, state.center, anchor_side, width, height)])
+        with tf32_scope(self.allow_tf32):
+            crops = torch.cat([self._crop(frame, crop.center, crop.side, self.search_size, state.pad_value)
+                               for frame, state, plan in zip(frames, states, plans) for crop in plan])
+            template = repeat_templates([state.template for state in states], [len(plan) for plan in plans])
+            outputs = self.model.track(template, crops)
+        scores, boxes = self._answers(outputs)
+        results, row = [], 0
+        for frame, state, side, plan in zip(frames, states, sides, plans):
+            local = self._local_answer(scores[row], boxes[row], state, side, frame)
+            wide = slice(row + 1, row + len(plan))
+            candidate = best_candidate(scores[wide], boxes[wide], plan[1:], searched=plan[0])
+            row += len(plan)
+            if candidate is None or candidate.score < accept_score or candidate.score <= local.score:
+                results.append(local)
+                continue
+            cx, cy, w, h = clip_box(*candidate.box, *frame.shape[:2], min_side=self.params.min_box_side)
             state.center, state.size = np.array([cx, cy]), np.array([w, h])
-            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), float(scores[index, best]),
-                                       float(penalized[best])))
+            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), candidate.score, None, reacquired=True))
+        return results
+
+    def step(self, states: list[TargetState], frames: list[np.ndarray],
+             template: TemplateFeatures | None = None) -> list[TrackResult]:
+        """One frame for N targets: ``track_states`` without ``reacquire``; with it, the batched local
+        step for the targets not LOST, ``track_lost`` for the LOST ones, then each target's
+        hysteresis (``ReacquireParams.hysteresis``). ``template``: the N templates stacked, or None."""
+        if self.reacquire is None:
+            return self.track_states(states, frames, template)
+        lost = [index for index, state in enumerate(states) if state.search.lost]
+        tracking = [index for index, state in enumerate(states) if not state.search.lost]
+        results: list[TrackResult | None] = [None] * len(states)
+        if tracking:
+            answers = self.track_states([states[i] for i in tracking], [frames[i] for i in tracking],
+                                        None if lost else template)
+            for index, answer in zip(tracking, answers):
+                results[index] = answer
+        if lost:
+            answers = self.track_lost([states[i] for i in lost], [frames[i] for i in lost],
+                                      self.reacquire.hysteresis.recover_threshold)
+            for index, answer in zip(lost, answers):
+                results[index] = answer
+        for state, result in zip(states, results):
+            state.search.observe(result.score, state.size, self.reacquire.hysteresis)
         return results
 
     def _track_on_device(self, states: list[TargetState], frame: np.ndarray, sides: list[int],
@@ -198,7 +282,7 @@ class Tracker:
     def track(self, frame: np.ndarray) -> TrackResult:
         if self.state is None:
             raise RuntimeError('track() called before initialize(): set a target first')
-        return self.track_states([self.state], [frame], self.state.template)[0]
+        return self.step([self.state], [frame], self.state.template)[0]
 
     def reset(self) -> None:
         """Forget the target (the model stays loaded)."""
@@ -209,6 +293,16 @@ def stack_templates(templates: list[TemplateFeatures]) -> TemplateFeatures:
     attended = None if any(t.attended is None for t in templates) else torch.cat([t.attended for t in templates])
     return TemplateFeatures(torch.cat([t.tokens for t in templates]), torch.cat([t.pos for t in templates]),
                             attended)
+
+
+def repeat_templates(templates: list[TemplateFeatures], counts: list[int]) -> TemplateFeatures:
+    """Each template repeated ``counts[i]`` times along the batch (one per crop of its target)."""
+    def repeated(name: str) -> torch.Tensor:
+        return torch.cat([getattr(t, name).expand(count, *getattr(t, name).shape[1:])
+                          for t, count in zip(templates, counts)])
+
+    attended = None if any(t.attended is None for t in templates) else repeated('attended')
+    return TemplateFeatures(repeated('tokens'), repeated('pos'), attended)
 
 
 class TemplateStack:
@@ -265,4 +359,4 @@ class MultiTracker:
         if not self.states:
             return []
         stacked = self._stack.get([state.template for state in self.states])
-        return self.tracker.track_states(self.states, frames, stacked)
+        return self.tracker.step(self.states, frames, stacked)

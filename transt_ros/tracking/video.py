@@ -60,10 +60,13 @@ def main(argv=None) -> int:
     parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'])
     parser.add_argument('--output', type=Path, default=Path('out/track'))
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the overlay video')
+    parser.add_argument('--reacquire', action=argparse.BooleanOptionalAction, default=False,
+                        help='search wider (growing window, then the whole frame in tiles) for a LOST target '
+                             "(default: off, the authors' tracker)")
     args = parser.parse_args(argv)
     try:
         tracker = Tracker(load_model(args.checkpoint, device=args.device), device=args.device,
-                          precision=args.precision)
+                          precision=args.precision, reacquire=args.reacquire)
     except (CheckpointError, ValueError, RuntimeError) as error:
         print(f'transt-track: error: {error}', file=sys.stderr)
         return 1
