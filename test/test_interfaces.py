@@ -91,6 +91,7 @@ def test_track_status_definition():
 
     assert TrackStatus.get_fields_and_field_types() == {
         'track_id': 'string', 'state': 'uint8', 'score': 'float', 'frame_count': 'uint64', 'lost_s': 'float',
+        'distance_m': 'float', 'position_problem': 'string',
     }
     assert _json_hash('transt_ros', 'msg', 'TrackStatus').startswith('RIHS01_')
 

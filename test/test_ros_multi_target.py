@@ -96,7 +96,8 @@ def multi(tmp_path):
             client.wait_for_services()
             feed.wait_for_subscriber()
             feed.start(8.0)
-            client.status.wait_for(what='a status (the node receives images)')
+            # ~/detections comes with every processed frame (a ~/status also comes from the diagnostics tick)
+            client.detections.wait_for(what='a processed frame (the node receives images)')
             yield MultiNode(client, feed, calls)
         finally:
             feed.stop()

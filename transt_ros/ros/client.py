@@ -57,6 +57,8 @@ SERVICE_TIMEOUT_S = 20.0
 LIFECYCLE_TIMEOUT_S = 60.0
 """A configure transition loads and warms up the model: slower than the other calls."""
 CAPTURE_DEPTH = 100
+CLOSE_TIMEOUT_S = 30.0
+"""How long :meth:`TrackerClient.close` waits for the spin thread (a loaded machine can take seconds)."""
 
 
 class WaitTimeout(TimeoutError):
@@ -414,8 +416,13 @@ class TrackerClient:
 
     # -- end
     def close(self) -> None:
+        """Stop the spin thread, then destroy the node. The node is never destroyed under a running
+        spin (that crashes rclpy): if the thread does not stop in time, the node is left to the
+        context's shutdown."""
         self._stop.set()
-        self._spinner.join(timeout=5.0)
+        self._spinner.join(timeout=CLOSE_TIMEOUT_S)
+        if self._spinner.is_alive():
+            return
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
 
