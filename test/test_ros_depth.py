@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 
+from transt_ros.common.stamps import ns_to_sec_nanosec
+
 from .ros_helpers import ros_context, running_bringup, write_light_checkpoint
 
 pytestmark = pytest.mark.ros
@@ -68,7 +70,7 @@ class Scene:
             self.info.publish(self.camera_info)
         if depth is not None:
             depth.header.frame_id = 'depth_cam'
-            depth.header.stamp.sec, depth.header.stamp.nanosec = divmod(stamp + depth_offset_ns, 1_000_000_000)
+            depth.header.stamp.sec, depth.header.stamp.nanosec = ns_to_sec_nanosec(stamp + depth_offset_ns)
             self.depth.publish(depth)
         self.colour.publish(self.image)
         return stamp, self.client.status.wait_for_stamp(stamp, timeout_s=20.0, check=check)

@@ -126,10 +126,6 @@ class TrackEngine:
         with self.lock:
             return self.registry.latest()
 
-    def clear(self) -> list[Track]:
-        with self.lock:
-            return self.registry.clear()
-
     def on_model_changed(self) -> list[Track]:
         """The model was replaced or released: clear every track, forget the tracker."""
         with self.lock:

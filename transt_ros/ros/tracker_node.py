@@ -343,11 +343,6 @@ class TrackerNode(Node):
 
     # ---------------------------------------------------------------- periodic
 
-    def current_state(self) -> int:
-        if not self.model_handle.active:
-            return INACTIVE
-        return overall_state(self.engine.tracks())
-
     def _waiting_for_clock(self) -> bool:
         """use_sim_time is on and no /clock message has arrived yet (the node's time is zero)."""
         clock = self.get_clock()
@@ -357,8 +352,8 @@ class TrackerNode(Node):
         timings = self.stats.take_period()
         status, since_tick, self._status_since_tick = self._last_status, self._status_since_tick, False
         counts, processed = self.frames.counts(), self.stats.counts()
-        state = self.current_state()
         tracks = self.engine.tracks()
+        state = overall_state(tracks) if self.model_handle.active else INACTIVE
         if not since_tick or status.state != state:  # the last frame's timings: no made-up latency
             status = self._status(status.header, state, tracks if state != INACTIVE else [], status.latency_ms,
                                   status.track_ms)
