@@ -1,3 +1,7 @@
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
 
@@ -26,3 +30,14 @@ def light_checkpoint(tmp_path_factory):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'cuda: needs a CUDA device; skipped with the reason where there is none')
+    # exported/compiled models (transt_ros/runtimes/model_cache.py) of this run, shared by its tests and the
+    # processes they start, never the user's ~/.cache
+    if 'TRANST_CACHE_DIR' not in os.environ:
+        config._transt_cache = os.environ['TRANST_CACHE_DIR'] = tempfile.mkdtemp(prefix='transt-test-cache-')
+
+
+def pytest_unconfigure(config):
+    cache = getattr(config, '_transt_cache', None)
+    if cache:
+        shutil.rmtree(cache, ignore_errors=True)
+        os.environ.pop('TRANST_CACHE_DIR', None)

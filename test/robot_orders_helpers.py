@@ -68,7 +68,7 @@ class ReferenceTracks:
         from transt_ros.checkpoint import load_model
         from transt_ros.tracking import prepare_model
 
-        self.model = prepare_model(load_model(checkpoint))
+        self.model = prepare_model(load_model(checkpoint), backend='auto')  # what the node runs
         self.tracks: dict[str, object] = {}
 
     def set(self, track_id: str, rgb: np.ndarray, box) -> None:

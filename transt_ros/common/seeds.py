@@ -11,3 +11,6 @@ HARD_DEMO_SEED = 2027
 
 MULTI_OBJECT_SEED = 2028
 """Scene seed of the held-out generated multi-object scenes (``transt-make-bag --objects K``)."""
+
+CALIBRATION_SCENE_SEED = 2029
+"""Scene seed of the int8 calibration scenes (``transt-export --int8``): neither trained on nor evaluated."""

@@ -61,7 +61,8 @@ class ModelHandle:
             return 'no model loaded (transt_model_manager not configured)'
         state = 'active' if self._active else 'inactive (transt_model_manager not active)'
         options = ''.join([', CUDA graphs' if self._cuda_graph else '', ', TF32 allowed' if self._allow_tf32 else ''])
-        return f'model on {self._device}/{self._precision}{options}, {state}'
+        backend = getattr(self._model, 'backend', 'torch')
+        return f'model on {self._device}/{self._precision} ({backend}){options}, {state}'
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """``callback()`` runs (in the manager's thread) after the model was replaced or released."""

@@ -1,16 +1,18 @@
 """``transt_model_manager``: the lifecycle node that owns the TransT model.
 
-- configure: read ``checkpoint`` / ``device`` / ``precision`` / ``cuda_graph`` / ``allow_tf32``, load the
-  model and warm it up (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node
-  stays unconfigured) with an error log naming the cause when the checkpoint is missing, corrupt,
+- configure: read ``checkpoint`` / ``device`` / ``precision`` / ``backend`` / ``cuda_graph`` / ``allow_tf32``,
+  load the model (compiled by the backend's runtime; int8 calibrated once per checkpoint) and warm it up
+  (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node stays unconfigured)
+  with an error log naming the cause when the checkpoint is missing, corrupt,
   incompatible or out of the architecture's bounds, the device is not available, or the warm-up
   output is not finite (NaN weights);
 - activate / deactivate: enable / pause tracking;
 - cleanup / shutdown / error: free the model (and the CUDA cache).
 
 ``autostart`` configures and activates from a one-shot steady-clock timer once the executor spins
-(so it does not wait for /clock under ``use_sim_time``). ``precision`` and ``device`` are checked
-when they are set (``ros2 param set`` answers with the reason), not only at the next configure.
+(so it does not wait for /clock under ``use_sim_time``). ``precision``, ``backend`` and ``device`` are
+checked when they are set (``ros2 param set`` answers with the reason; a backend whose package is missing is
+refused naming it), not only at the next configure.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 
 from ..checkpoint import load_model
 from ..common.ros_environment import MODEL_MANAGER_NODE_NAME
-from ..model.precision import check_precision
+from ..runtimes.backends import ALL_PRECISIONS, BackendUnavailable, check_backend, check_backend_name, require
 from ..tracking import prepare_model
 from ..tracking.warmup import warm_up
 from .model_handle import ModelHandle, return_freed_memory
@@ -55,10 +57,13 @@ def check_device(device: str) -> torch.device:
 
 def parameter_problem(name: str, value) -> str | None:
     """Why ``value`` cannot be set for the manager's parameter ``name`` (None: fine)."""
-    if name == 'precision':
+    if name == 'precision' and value not in ALL_PRECISIONS:
+        return f"precision must be one of {', '.join(ALL_PRECISIONS)}, got {value!r}"
+    if name == 'backend':
         try:
-            check_precision(value)
-        except ValueError as error:
+            if check_backend_name(value) not in ('auto', 'torch'):
+                require(value)
+        except (ValueError, BackendUnavailable) as error:
             return str(error)
     if name in ('cuda_graph', 'allow_tf32') and not isinstance(value, bool):
         return f'{name} must be a bool (true or false), got {value!r}'
@@ -107,28 +112,40 @@ class ModelManagerNode(LifecycleNode):
         precision = self.get_parameter('precision').value
         if not checkpoint:
             raise ModelSetupError("parameter 'checkpoint' is empty: set it to a TransT checkpoint file")
-        try:
-            check_precision(precision)
-        except ValueError as error:
-            raise ModelSetupError(str(error)) from None
         torch_device = check_device(device)
-        if precision != 'fp32' and torch_device.type != 'cuda':
-            raise ModelSetupError(f"precision '{precision}' needs a CUDA device (device is '{device}')")
+        try:
+            backend = check_backend(self.get_parameter('backend').value, precision, torch_device)
+        except ValueError as error:
+            raise ModelSetupError(f'{error} (device is {device!r})') from None
         start = time.perf_counter()
-        model = prepare_model(load_model(checkpoint, device=torch_device), device, precision)
+        loaded = load_model(checkpoint, device=torch_device)
+        if precision == 'int8':
+            from ..deploy.calibration import ensure_int8  # generated scenes: only when int8 is asked for
+            ensure_int8(loaded, log=self.get_logger().info)
+        try:
+            model = prepare_model(loaded, device, precision, backend=backend)
+        except BackendUnavailable as error:
+            raise ModelSetupError(str(error)) from None
+        del loaded
         load_ms = (time.perf_counter() - start) * 1000.0
         try:
             track_ms = warm_up(model, device, precision)
         except Exception:
             del model
             raise
-        cuda_graph = bool(self.get_parameter('cuda_graph').value) and torch_device.type == 'cuda'
+        cuda_graph = bool(self.get_parameter('cuda_graph').value) and torch_device.type == 'cuda' \
+            and backend == 'torch'
         allow_tf32 = bool(self.get_parameter('allow_tf32').value)
         self.model_handle.load(model, device, precision, cuda_graph=cuda_graph, allow_tf32=allow_tf32)
+        compiled = getattr(model, 'compile_seconds', {})
+        compile_note = (f'; export {model.export_seconds:.1f} s, compile '
+                        + ', '.join(f'{step} b{batch} {seconds:.1f} s' for (step, batch), seconds in compiled.items())
+                        if backend != 'torch' else '')
         self.get_logger().info(
             f"loaded '{checkpoint}' ({model.config.backbone}, d_model {model.config.d_model}) on "
-            f'{device}/{precision} in {load_ms:.0f} ms; warm-up track {track_ms:.1f} ms; '
-            f"CUDA graphs {'on' if cuda_graph else 'off'}, TF32 {'allowed' if allow_tf32 else 'off'}")
+            f'{device}/{precision}, backend {backend} in {load_ms:.0f} ms; warm-up track {track_ms:.1f} ms'
+            f"{compile_note}; CUDA graphs {'on' if cuda_graph else 'off'}, "
+            f"TF32 {'allowed' if allow_tf32 else 'off'}")
 
     def _free(self) -> None:
         self.model_handle.release()

@@ -12,7 +12,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from ..model.precision import PRECISIONS
+from ..runtimes.backends import ALL_PRECISIONS, BACKENDS
 from ..tracking.track_registry import MAX_TARGETS_LIMIT
 
 RELIABILITIES = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
@@ -78,10 +78,17 @@ MODEL_MANAGER_PARAMETERS = (
                   "The project's format, the authors' transt.pth or a bare state dict."),
     ParameterSpec('device', 'cpu', f'Torch device, read on configure: {DEVICES_HINT}. '
                   'Configure fails if the device is not available.'),
-    ParameterSpec('precision', 'fp32', 'Inference precision, read on configure; fp16/bf16 need CUDA.',
-                  choices=tuple(PRECISIONS)),
-    ParameterSpec('cuda_graph', True, 'Read on configure. On a CUDA device the tracker runs its whole step '
-                  '(crop, network, decode) as CUDA graphs, shared by all targets; ignored on the CPU.'),
+    ParameterSpec('precision', 'fp32', 'Inference precision, read on configure: fp32 (exact) on every backend; '
+                  'fp16 on CUDA (torch, tensorrt); bf16 on CUDA (torch) or a CPU with bf16 (openvino); '
+                  'int8 on openvino (calibrated once per checkpoint on generated scenes, then cached).',
+                  choices=ALL_PRECISIONS),
+    ParameterSpec('backend', 'auto', 'Inference runtime, read on configure: auto (openvino on the CPU when it '
+                  'is installed, torch with CUDA graphs on CUDA), torch, openvino, onnxruntime (CPU) or tensorrt '
+                  '(CUDA). Compiled models are cached on disk per checkpoint (TRANST_CACHE_DIR, default '
+                  '~/.cache/transt_ros).', choices=BACKENDS),
+    ParameterSpec('cuda_graph', True, 'Read on configure. On a CUDA device with the torch backend the tracker '
+                  'runs its whole step (crop, network, decode) as CUDA graphs, shared by all targets; ignored '
+                  'on the CPU and on the other backends.'),
     ParameterSpec('allow_tf32', False, 'Read on configure. Let CUDA matmuls/convolutions use TF32 inside the '
                   "tracker's calls (faster in fp32, less exact; see the README's precision table)."),
     ParameterSpec('autostart', True, 'Configure and activate on start-up (from a timer, once spinning; '

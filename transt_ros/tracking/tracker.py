@@ -11,6 +11,7 @@ import torch
 from ..model import TemplateFeatures
 from ..model.inference import fast_inference_copy, reference_copy
 from ..model.precision import PRECISIONS, check_precision
+from ..runtimes.backends import check_backend
 from .box_limits import TrackerInputError, limit_box
 from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
 from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
@@ -62,15 +63,26 @@ class TargetState:
     search: LostSearch = field(default_factory=LostSearch)
 
 
-def prepare_model(model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast'):
-    """The eval-mode copy of ``model`` a tracker runs: rewritten for ``path``, on ``device``."""
-    check_precision(precision)
+def prepare_model(model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
+                  backend: str = 'torch'):
+    """The model a tracker runs: for backend ``torch`` an eval-mode copy of ``model`` rewritten for
+    ``path``, on ``device``; for another backend (``runtimes/backends.py``; ``auto`` resolved for
+    ``device``) the model compiled by that runtime from the fast path's ONNX export."""
+    concrete = check_backend(backend, precision, device)
     if path not in PATHS:
         raise ValueError(f'path must be one of {sorted(PATHS)}, got {path!r}')
-    device = torch.device(device)
-    if precision != 'fp32' and device.type == 'cpu':
-        raise ValueError(f'precision {precision!r} needs a CUDA device; use fp32 on the CPU')
-    return PATHS[path](model).to(device, PRECISIONS[precision])
+    if concrete != 'torch':
+        if path != 'fast':
+            raise ValueError(f"backend {concrete!r} runs the fast path's export; path {path!r} needs backend 'torch'")
+        from ..runtimes import compiled_models  # the runtime packages are imported only here
+        return compiled_models.compile_model(model, concrete, precision, device)
+    check_precision(precision)
+    return PATHS[path](model).to(torch.device(device), PRECISIONS[precision])
+
+
+def model_backend(model) -> str:
+    """The backend a prepared model runs on: ``torch`` for an ``nn.Module``, else the runtime's name."""
+    return 'torch' if isinstance(model, torch.nn.Module) else model.backend
 
 
 class Tracker:
@@ -93,23 +105,30 @@ class Tracker:
     tracker's own calls, never globally.
     ``reacquire``: search wider for a LOST target (``reacquire.py``): True for the default
     ``ReacquireParams``, or the params; False (default): the authors' tracker, exactly.
+    ``backend``: 'torch' (default), 'openvino', 'onnxruntime', 'tensorrt' or 'auto'
+    (``runtimes/backends.py``): the network steps run by that runtime, the crops, window penalty and
+    box decode stay the same; with ``prepared=True`` the prepared model's backend applies.
     Post-processing constants (``window_influence`` ...) are ``PostprocessParams`` fields.
     """
 
     def __init__(self, model: torch.nn.Module, device='cpu', precision: str = 'fp32', path: str = 'fast',
                  device_crop: bool = False, prepared: bool = False, cuda_graph: bool = False,
                  allow_tf32: bool = False, max_graphs: int = DEFAULT_MAX_GRAPHS,
-                 reacquire: bool | ReacquireParams = False, **postprocess_params):
+                 reacquire: bool | ReacquireParams = False, backend: str = 'torch', **postprocess_params):
         self.device = torch.device(device)
         if cuda_graph and self.device.type != 'cuda':
             raise ValueError(f'cuda_graph needs a CUDA device, got {self.device}; '
                              'device_crop=True runs the same step eagerly on any device')
-        self.dtype = PRECISIONS.get(precision)
         self.params = PostprocessParams(**postprocess_params)
         self.reacquire: ReacquireParams | None = (
             reacquire if isinstance(reacquire, ReacquireParams) else ReacquireParams() if reacquire else None)
         self.path = path
-        self.model = model if prepared else prepare_model(model, device, precision, path)
+        self.model = model if prepared else prepare_model(model, device, precision, path, backend)
+        self.backend = model_backend(self.model)
+        if self.backend != 'torch' and (device_crop or cuda_graph):
+            raise ValueError(f'device_crop and cuda_graph are steps of the torch backend, not of {self.backend!r}')
+        # the crops' dtype: the model's on torch; runtimes take float32 crops whatever their precision
+        self.dtype = PRECISIONS.get(precision) if self.backend == 'torch' else torch.float32
         config = self.model.config
         self.template_size, self.search_size = config.template_size, config.search_size
         self.window = hanning_window(config.search_feature_size)

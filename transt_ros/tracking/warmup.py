@@ -55,7 +55,10 @@ def warm_up(model_or_tracker: torch.nn.Module | Tracker, device='cpu', precision
     finally:
         tracker.reset()
     if not finite_result(result.box, result.score) or not math.isfinite(result.penalized_score or 0.0):
-        bad = first_non_finite_parameter(tracker.model)
-        cause = f"parameter '{bad}' holds NaN/Inf" if bad else 'the parameters are finite; the forward overflows'
+        if not isinstance(tracker.model, torch.nn.Module):
+            cause = f'the {tracker.backend} runtime gave it (check the checkpoint with backend torch)'
+        else:
+            bad = first_non_finite_parameter(tracker.model)
+            cause = f"parameter '{bad}' holds NaN/Inf" if bad else 'the parameters are finite; the forward overflows'
         raise WarmUpError(f'warm-up output is not finite (score {result.score}, box {result.box}): {cause}')
     return elapsed_ms

@@ -1,0 +1,133 @@
+"""The inference runtimes (``transt_ros/runtimes``): exact in fp32 against the authors' golden boxes,
+the same tracker API, cached compiles, clear errors for what is missing."""
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from transt_ros.checkpoint import load_model
+from transt_ros.runtimes import backends, model_cache
+from transt_ros.runtimes.backends import BackendUnavailable, check_backend, resolve_backend
+from transt_ros.runtimes.onnx_export import StepInputs, reference_outputs
+from transt_ros.tracking import MultiTracker, Tracker
+from transt_ros.tracking.tracker import prepare_model
+from transt_ros.training.synthetic import SyntheticVideos
+
+from .golden_helpers import VIDEOS, video
+
+CPU_RUNTIMES = [name for name in ('openvino', 'onnxruntime') if backends.installed(name)]
+needs_openvino = pytest.mark.skipif(not backends.installed('openvino'), reason='openvino is not installed')
+
+
+@pytest.mark.parametrize('backend', CPU_RUNTIMES)
+@pytest.mark.parametrize('name', VIDEOS)
+def test_fp32_runtimes_give_the_golden_boxes(golden_model, backend, name):
+    data = video(name)
+    tracker = Tracker(golden_model, backend=backend)
+    tracker.initialize(data['frames'][0], data['init_bbox'])
+    for index in range(1, len(data['frames'])):
+        result = tracker.track(data['frames'][index])
+        np.testing.assert_allclose(result.box, data['boxes'][index], atol=0.05, rtol=0,
+                                   err_msg=f'{backend} {name} frame {index}')
+        assert result.penalized_score == pytest.approx(float(data['best_pscore'][index]), abs=1e-4)
+
+
+def test_cpu_runtimes_are_in_the_lock():
+    """The lock installs both CPU runtimes, so the tests above never silently run on nothing."""
+    assert CPU_RUNTIMES == ['openvino', 'onnxruntime']
+
+
+@pytest.fixture(scope='module')
+def demo_model():
+    return load_model(os.path.join(os.path.dirname(__file__), '..', 'transt_ros', 'data', 'demo_model.pth'))
+
+
+@pytest.mark.parametrize('backend', CPU_RUNTIMES)
+def test_multi_tracker_batches_equal_single_trackers(demo_model, backend):
+    videos = SyntheticVideos(num_videos=3, frames_per_video=6, seed=11)
+    multi = MultiTracker(demo_model, backend=backend)
+    singles = [Tracker(multi.tracker.model, prepared=True) for _ in range(3)]
+    for index, single in enumerate(singles):
+        multi.add(videos.frame(index, 0), videos.boxes(index)[0])
+        single.initialize(videos.frame(index, 0), videos.boxes(index)[0])
+    for frame_id in range(1, 6):
+        frames = [videos.frame(index, frame_id) for index in range(3)]
+        batched = multi.track(frames)
+        for single, frame, result in zip(singles, frames, batched):
+            np.testing.assert_allclose(result.box, single.track(frame).box, atol=1e-3)
+    compiled = multi.tracker.model.compile_seconds
+    assert ('track', 3) in compiled and all(seconds > 0 for seconds in compiled.values())
+    # OpenVINO compiles per batch size (static shapes); ONNX Runtime's session takes any batch
+    assert (('track', 1) in compiled) == (backend == 'openvino')
+
+
+@needs_openvino
+def test_compiled_steps_are_cached_per_shape_and_exports_per_weights(demo_model, monkeypatch):
+    model = prepare_model(demo_model, backend='openvino')
+    inputs = StepInputs.random(demo_model.config, batch=2)
+    template = model.template(inputs.template)
+    model.track(template, inputs.search)
+    assert set(model.compile_seconds) == {('template', 2), ('track', 2)}
+    compiles = []
+    monkeypatch.setattr(type(model), '_compile', lambda self, *args: compiles.append(args) or 1 / 0)
+    model.track(template, inputs.search)  # same shapes: no compile
+    assert compiles == []
+    # the same weights again: the export comes from the disk cache
+    monkeypatch.undo()
+    exports = []
+    monkeypatch.setattr(model_cache, 'export_steps', lambda m: exports.append(m) or 1 / 0)
+    again = prepare_model(demo_model, backend='openvino')
+    assert again.digest == model.digest and exports == []
+    # other weights: another digest (never a stale export)
+    other = load_model(os.path.join(os.path.dirname(__file__), '..', 'transt_ros', 'data', 'demo_model.pth'))
+    with torch.no_grad():
+        other.class_embed.layers[-1].bias.add_(1e-3)
+    assert model_cache.weights_digest(other) != model.digest
+
+
+@needs_openvino
+def test_exported_steps_equal_pytorch(demo_model):
+    model = prepare_model(demo_model, backend='openvino')
+    inputs = StepInputs.random(demo_model.config, batch=1, seed=3)
+    expected = reference_outputs(demo_model, inputs)
+    template = model.template(inputs.template)
+    out = model.track(template, inputs.search)
+    np.testing.assert_allclose(template.attended.numpy(), expected['attended'], atol=1e-4)
+    np.testing.assert_allclose(out['pred_logits'].numpy(), expected['logits'], atol=1e-4)
+    np.testing.assert_allclose(out['pred_boxes'].numpy(), expected['boxes'], atol=1e-5)
+
+
+def test_backend_choices_are_checked():
+    assert check_backend('torch', 'fp32', 'cpu') == 'torch'
+    assert resolve_backend('auto', 'cuda') == 'torch'
+    assert resolve_backend('auto', 'cpu') == ('openvino' if backends.installed('openvino') else 'torch')
+    with pytest.raises(ValueError, match='backend must be one of'):
+        check_backend('tflite', 'fp32', 'cpu')
+    with pytest.raises(ValueError, match="runs fp32, not 'int8'"):
+        check_backend('onnxruntime', 'int8', 'cpu')
+    with pytest.raises(ValueError, match='runs on cuda, not on cpu'):
+        check_backend('tensorrt', 'fp16', 'cpu')
+    with pytest.raises(ValueError, match='runs on cpu, not on cuda'):
+        check_backend('openvino', 'fp32', 'cuda')
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        check_backend('torch', 'bf16', 'cpu')
+    with pytest.raises(ValueError, match='precision must be one of'):
+        check_backend('torch', 'fp64', 'cpu')
+    with pytest.raises(ValueError, match="path 'reference' needs backend 'torch'"):
+        prepare_model(torch.nn.Linear(1, 1), backend='onnxruntime', path='reference')
+
+
+def test_a_missing_runtime_names_its_package(monkeypatch, golden_model):
+    monkeypatch.setitem(backends.PACKAGES, 'openvino', ('no_such_openvino_module', 'openvino'))
+    monkeypatch.setitem(sys.modules, 'no_such_openvino_module', None)
+    with pytest.raises(BackendUnavailable, match="needs the Python package 'openvino'.*pip install openvino"):
+        Tracker(golden_model, backend='openvino')
+    assert resolve_backend('auto', 'cpu') == 'torch'
+
+
+def test_compiled_model_refuses_the_torch_only_steps(golden_model):
+    backend = CPU_RUNTIMES[0]
+    with pytest.raises(ValueError, match='device_crop and cuda_graph are steps of the torch backend'):
+        Tracker(golden_model, backend=backend, device_crop=True)
