@@ -19,6 +19,7 @@ setup(
             'transt-demo = transt_ros.demo:main',
             'transt-make-bag = transt_ros.evaluation.make_bag:main',
             'transt-trax = transt_ros.evaluation.trax_server:main',
+            'transt-export = transt_ros.deploy.export_cli:main',
         ],
     },
 )

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .common.ros_environment import passive_openmp_env
 from .common.seeds import HARD_DEMO_SEED, HELD_OUT_DEMO_SEED
+from .runtimes.backends import add_backend_arguments
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / 'data' / 'demo_model.pth'
 DEMO_KEY = 'transt_ros.demo'
@@ -55,6 +56,7 @@ def _parse_args(argv):
     parser.add_argument('--no-video', action='store_true', help='no overlay video')
     parser.add_argument('--regenerate', action='store_true', help='write the demo bag even if it exists')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    add_backend_arguments(parser)
     parser.add_argument('--reacquire', action=argparse.BooleanOptionalAction, default=False,
                         help="search wider for a LOST target, offline and in the node (default: off, the authors' "
                              'tracker, as the README tables)')
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             bag_file, args.checkpoint, args.out / 'report', mode=mode, rate=args.rate,
             record=None if args.offline else args.out / 'detections',
             references=references, device=args.device, domain_id=args.domain_id, overwrite=args.overwrite or rewritten,
-            video=not args.no_video, progress=not args.quiet, print_table=False, reacquire=args.reacquire)
+            video=not args.no_video, progress=not args.quiet, print_table=False, reacquire=args.reacquire,
+            backend=args.backend, precision=args.precision)
     except (BagError, RuntimeError, ValueError, OSError) as error:
         print(f'transt-demo: {error}', file=sys.stderr)
         return 1

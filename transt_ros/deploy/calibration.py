@@ -25,6 +25,8 @@ DEFAULT_SCENES, DEFAULT_FRAMES = 8, 12
 class _RecordingModel:
     """A prepared model that records the inputs of every per-frame step it runs."""
 
+    backend = 'torch'
+
     def __init__(self, model):
         self.model, self.config, self.samples = model, model.config, []
 

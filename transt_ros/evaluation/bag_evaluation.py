@@ -132,15 +132,15 @@ def _live_transt_run(bag: TrackingBag, results_dir: Path, settings: LiveSettings
 
 
 def _offline_runs(bag: TrackingBag, results_dir: Path, names: list[str], checkpoint: Path, device: str,
-                  precision: str, overwrite: bool, progress: bool, reacquire: bool = False
+                  precision: str, overwrite: bool, progress: bool, reacquire: bool = False, backend: str = 'auto'
                   ) -> tuple[dict[str, dict[str, SequenceRun]], list[str]]:
     """``({tracker: {sequence: run}}, trackers with runs taken from disk)`` of the in-process trackers
     ``names`` (TransT ones on ``device``, OpenCV ones on the CPU); each new run is saved as it finishes."""
     devices = {name: (device if name.startswith('transt') else 'cpu') for name in names}
     finished = {} if overwrite else {name: finished_runs(results_dir / name, bag, devices[name]) for name in names}
     todo = [name for name in names if len(finished.get(name, {})) < len(bag.sequences)]
-    trackers = {name: (transt_tracker(checkpoint, device, precision, reacquire=reacquire) if name.startswith('transt')
-                       else OpenCVTracker(name)) for name in todo}
+    trackers = {name: (transt_tracker(checkpoint, device, precision, reacquire=reacquire, backend=backend)
+                       if name.startswith('transt') else OpenCVTracker(name)) for name in todo}
     runs: dict[str, dict[str, SequenceRun]] = {}
     if trackers:
         runs.update(run_offline(bag, trackers, progress, devices, finished,
@@ -155,11 +155,12 @@ def _offline_runs(bag: TrackingBag, results_dir: Path, names: list[str], checkpo
 
 
 def _bag_metadata(bag: TrackingBag, bag_path: Path, mode: str, rate: float, checkpoint: Path, device: str,
-                  precision: str, references: Sequence[str], resumed: list[str], reacquire: bool = False) -> dict:
+                  precision: str, references: Sequence[str], resumed: list[str], reacquire: bool = False,
+                  backend: str = 'auto') -> dict:
     return {
         'bag': str(Path(bag_path)), 'mode': mode, 'rate': rate if mode == 'live' else None,
         'checkpoint': str(checkpoint), 'device': device, 'precision': precision, 'protocol': PROTOCOL,
-        'reacquire': reacquire,
+        'reacquire': reacquire, 'backend': backend,
         're_initialisation': 'none',
         'latency': ('transt-live: image published -> detection received (end to end); offline trackers: '
                     'initialize()/track() call time'),
@@ -182,7 +183,7 @@ def evaluate_bag(bag_path: Path, checkpoint: Path, out_dir: Path, mode: str = 'o
                  image_topic: str | None = None, ground_truth_topic: str = GROUND_TRUTH_TOPIC,
                  domain_id: int | None = None, progress: bool = True, print_table: bool = True,
                  ground_truth_file: Path | None = None, stamp_tolerance_s: float | None = None,
-                 overwrite: bool = False, reacquire: bool = False) -> BagEvaluation:
+                 overwrite: bool = False, reacquire: bool = False, backend: str = 'auto') -> BagEvaluation:
     """Evaluate TransT (and the OpenCV ``references``, offline, on the same frames) on a bag and
     write the report under ``out_dir``: metrics.json, plots, comparison.md, overlay video,
     per-sequence boxes under ``results/`` (see the module docstring for resuming). ``reacquire``:
@@ -197,13 +198,15 @@ def evaluate_bag(bag_path: Path, checkpoint: Path, out_dir: Path, mode: str = 'o
         'bag': str(Path(bag_path).resolve()), 'bag_frames': bag.n_frames, 'checkpoint': str(Path(checkpoint).resolve()),
         'precision': precision, 'image_topic': bag.image_topic, 'ground_truth': bag.ground_truth_source,
         'stamp_tolerance_ns': bag.stamp_tolerance_ns,
-        **({'reacquire': True} if reacquire else {})}, overwrite)  # runs stored without it stay valid
+        **({'reacquire': True} if reacquire else {}),  # runs stored without it stay valid
+        **({'backend': backend} if backend != 'auto' else {})}, overwrite)
     all_runs: dict[str, dict[str, SequenceRun]] = {}
     live_stats = None
     resumed: list[str] = []
     if mode == 'live':
         settings = LiveSettings(checkpoint, device=device, precision=precision, rate=rate, domain_id=domain_id,
-                                record=record, log_path=out_dir / 'bringup.log', reacquire=reacquire)
+                                record=record, log_path=out_dir / 'bringup.log', reacquire=reacquire,
+                                backend=backend)
         all_runs['transt-live'], live_stats, from_disk = _live_transt_run(bag, results_dir, settings, overwrite,
                                                                           progress)
         if from_disk:
@@ -212,12 +215,12 @@ def evaluate_bag(bag_path: Path, checkpoint: Path, out_dir: Path, mode: str = 'o
     if mode == 'offline' or offline_transt_in_live:
         names.insert(0, 'transt' if mode == 'offline' else 'transt-offline')
     offline, offline_resumed = _offline_runs(bag, results_dir, names, checkpoint, device, precision, overwrite,
-                                             progress, reacquire)
+                                             progress, reacquire, backend)
     all_runs.update(offline)
     resumed += offline_resumed
     results = {name: score_runs(runs, bag.sequences) for name, runs in all_runs.items()}
     metadata = _bag_metadata(bag, bag_path, mode, rate, checkpoint, device, precision, references, resumed,
-                             reacquire)
+                             reacquire, backend)
     if live_stats is not None:
         metadata['live'] = live_stats
     paths = dict(write_report(out_dir, results, metadata, print_table=print_table))

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from ..common.ros_environment import passive_openmp_env
+from ..runtimes.backends import add_backend_arguments
 from .datasets import DATASET_READERS
 from .reference_trackers import check_reference_names
 from .vot_convert import add_convert_parser, run_convert
@@ -43,7 +44,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, required=True, help='report directory')
     parser.add_argument('--reference', default='csrt,kcf',
                         help="comma-separated OpenCV baselines run on the same frames (csrt, kcf, mil); '' for none")
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    add_backend_arguments(parser)
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     parser.add_argument('--overwrite', action='store_true',
                         help='run every sequence again (default: keep the results already in --out)')
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                     offline_transt_in_live=not args.no_offline_transt, video=not args.no_video,
                     image_topic=args.image_topic, ground_truth_topic=args.ground_truth_topic,
                     domain_id=args.domain_id, progress=not args.quiet, ground_truth_file=args.ground_truth,
-                    stamp_tolerance_s=args.stamp_tolerance, overwrite=args.overwrite, reacquire=args.reacquire)
+                    stamp_tolerance_s=args.stamp_tolerance, overwrite=args.overwrite, reacquire=args.reacquire,
+                    backend=args.backend)
             except BagError as error:
                 raise ValueError(str(error)) from None
             print(format_summary(evaluation))
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
             outcome = evaluate_dataset(args.kind, args.root, args.checkpoint, args.out, args.workers,
                                        _names(args.devices), _names(args.sequences) or None, args.split, references,
-                                       args.precision, not args.quiet, args.overwrite, reacquire=args.reacquire)
+                                       args.precision, not args.quiet, args.overwrite, reacquire=args.reacquire,
+                                       backend=args.backend)
             for name, path in outcome['paths'].items():
                 print(f'{name}: {path}')
     except (ValueError, FileNotFoundError, RuntimeError) as error:

@@ -40,9 +40,10 @@ from .scoring import score_runs
 LOGGER = logging.getLogger(__name__)
 
 
-def build_transt_tracker(checkpoint: str, precision: str, device: str | None, reacquire: bool = False):
+def build_transt_tracker(checkpoint: str, precision: str, device: str | None, reacquire: bool = False,
+                         backend: str = 'auto'):
     """Tracker factory for :func:`run_dataset.evaluate_sequences` (module level: picklable)."""
-    return transt_tracker(Path(checkpoint), device or 'cpu', precision, reacquire=reacquire)
+    return transt_tracker(Path(checkpoint), device or 'cpu', precision, reacquire=reacquire, backend=backend)
 
 
 def check_dataset_arguments(kind: str, checkpoint: Path, workers: int, devices: SequenceOf[str] | None,
@@ -130,7 +131,7 @@ def _write_submissions(out_dir: Path, kind: str, runs: dict[str, dict[str, Seque
 def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, workers: int = 1,
                      devices: list[str] | None = None, names: list[str] | None = None, split: str | None = None,
                      references: list[str] | None = None, precision: str = 'fp32', progress: bool = True,
-                     overwrite: bool = False, reacquire: bool = False) -> dict:
+                     overwrite: bool = False, reacquire: bool = False, backend: str = 'auto') -> dict:
     """Run TransT (and references) over a benchmark; write results, submissions and the report.
     ``reacquire``: TransT searches wider for a LOST target (default: the authors' tracker).
 
@@ -139,14 +140,16 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
     check_dataset_arguments(kind, checkpoint, workers, devices, references)
     started = time.monotonic()
     sequences = _selected_sequences(kind, root, split, names)
-    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision, reacquire=reacquire)}
+    factories = {'transt': functools.partial(build_transt_tracker, str(checkpoint), precision, reacquire=reacquire,
+                                             backend=backend)}
     for reference in references or []:
         factories[reference] = functools.partial(build_reference_tracker, reference)
     out_dir = Path(out_dir)
     results_dir = out_dir / 'results'
     check_run_settings(results_dir, {'dataset': kind, 'root': str(Path(root).resolve()), 'split': split,
                                      'checkpoint': str(Path(checkpoint).resolve()), 'precision': precision,
-                                     **({'reacquire': True} if reacquire else {})},  # older runs stay valid
+                                     **({'reacquire': True} if reacquire else {}),  # older runs stay valid
+                                     **({'backend': backend} if backend != 'auto' else {})},
                        overwrite)
     runs, resumed = _run_trackers(factories, sequences, kind, results_dir, workers, devices, progress, overwrite)
     test_sequences = [sequence for sequence in sequences if not sequence.fully_annotated]
@@ -157,6 +160,7 @@ def evaluate_dataset(kind: str, root: Path, checkpoint: Path, out_dir: Path, wor
         results = {name: score_runs(tracker_runs, sequences, got10k, got10k) for name, tracker_runs in runs.items()}
         metadata = {'dataset': kind, 'root': str(root), 'split': split, 'checkpoint': str(checkpoint),
                     'precision': precision, 'devices': devices, 'workers': workers, 'reacquire': reacquire,
+                    'backend': backend,
                     'protocol': 'one-pass evaluation (OPE); no re-initialisation',
                     'first_frame_excluded': got10k, 'boxes_clipped_to_image': got10k,
                     'fps': FPS_DEFINITION,

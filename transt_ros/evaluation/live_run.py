@@ -77,6 +77,8 @@ class LiveSettings:
     log_path: Path | None = None
     startup_timeout_s: float = 120.0
     handshake_timeout_s: float = 10.0
+    backend: str = 'auto'
+    """The manager's ``backend``."""
     reacquire: bool = False
     """The node's ``reacquire``, with the LOST hysteresis of the offline tracker's (``ReacquireParams``)."""
 
@@ -125,7 +127,7 @@ def bringup_parameters(bag: TrackingBag, settings: LiveSettings) -> str:
     """Parameters YAML of the two nodes for replaying ``bag``."""
     compressed = bag.image_type.endswith('CompressedImage')
     manager = {'checkpoint': str(Path(settings.checkpoint).resolve()), 'device': settings.device,
-               'precision': settings.precision, 'autostart': False}
+               'precision': settings.precision, 'backend': settings.backend, 'autostart': False}
     tracker = {'image_topic': bag.image_topic.removesuffix('/compressed') if compressed else bag.image_topic,
                'image_transport': 'compressed' if compressed else 'raw'}
     tracker['reacquire'] = settings.reacquire

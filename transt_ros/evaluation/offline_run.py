@@ -123,11 +123,16 @@ def _run_offline_tracks(bag: TrackingBag, trackers: dict[str, object], progress:
 
 
 def transt_tracker(checkpoint: Path, device: str = 'cpu', precision: str = 'fp32', warm_up: bool = True,
-                   reacquire: bool = False) -> Tracker:
+                   reacquire: bool = False, backend: str = 'auto') -> Tracker:
     """An in-process TransT tracker from a checkpoint, warmed up (one dummy initialise + track, as
     the model manager node does) so that the first timed frames do not pay for allocations;
-    ``reacquire``: search wider for a LOST target (``tracking/reacquire.py``, default params)."""
-    tracker = Tracker(load_model(checkpoint, device=device), device=device, precision=precision, reacquire=reacquire)
+    ``reacquire``: search wider for a LOST target (``tracking/reacquire.py``, default params); ``backend``:
+    the inference runtime (``runtimes/backends.py``; int8 is calibrated first when the cache lacks it)."""
+    model = load_model(checkpoint, device=device)
+    if precision == 'int8':
+        from ..deploy.calibration import ensure_int8  # generated scenes: only when int8 is asked for
+        ensure_int8(model)
+    tracker = Tracker(model, device=device, precision=precision, reacquire=reacquire, backend=backend)
     if warm_up:
         warm_up_tracker(tracker)
     return tracker

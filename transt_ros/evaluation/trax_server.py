@@ -1,6 +1,6 @@
 """``transt-trax``: TransT as a TraX server, so the VOT toolkit (``vot evaluate``) can run it.
 
-    transt-trax [--checkpoint CKPT] [--device cpu|cuda|cuda:N] [--precision fp32|fp16|bf16]
+    transt-trax [--checkpoint CKPT] [--device cpu|cuda|cuda:N] [--backend B] [--precision P]
 
 The client (the toolkit, or ``trax.client.Client``) starts this command and talks TraX over its
 stdin / stdout (or the socket of ``TRAX_SOCKET``). Regions: rectangles, and polygons taken as their
@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 
 from ..common.ros_environment import passive_openmp_env
+from ..runtimes.backends import add_backend_arguments
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / 'data' / 'demo_model.pth'
 PROGRAM = 'transt-trax'
@@ -38,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--checkpoint', type=Path, default=DEFAULT_CHECKPOINT,
                         help='TransT checkpoint (default: the bundled demo model)')
     parser.add_argument('--device', default='cpu', help="torch device ('cpu', 'cuda', 'cuda:N'; default cpu)")
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'fp16', 'bf16'))
+    add_backend_arguments(parser)
     return parser
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from .trax_messages import CHANNEL, IMAGE_FORMATS, REGION_FORMATS
 
     try:
-        tracker = transt_tracker(args.checkpoint, args.device, args.precision)
+        tracker = transt_tracker(args.checkpoint, args.device, args.precision, backend=args.backend)
     except (CheckpointError, WarmUpError, ValueError, RuntimeError, OSError) as error:
         cause = str(error) if str(args.checkpoint) in str(error) else f'{args.checkpoint}: {error}'
         return fail(f'cannot load the tracker: {cause}')

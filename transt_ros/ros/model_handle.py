@@ -16,6 +16,7 @@ import torch
 
 from ..common.memory import release_free_heap
 from ..tracking import Tracker
+from .device_calls import DeviceCalls
 
 
 def return_freed_memory() -> None:
@@ -44,6 +45,8 @@ class ModelHandle:
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
         self._activity_listeners: list[Callable[[bool], None]] = []
+        self.calls = DeviceCalls()
+        """Every model call, one at a time, on one thread on CUDA (``device_calls.py``)."""
 
     @property
     def active(self) -> bool:
@@ -77,6 +80,7 @@ class ModelHandle:
         """``model`` must come from ``prepare_model(..., device, precision)``: trackers share it.
         ``cuda_graph``: trackers run their step as CUDA graphs (only where ``device`` is CUDA: ignored on
         the CPU); ``allow_tf32``: TF32 inside the trackers' CUDA calls."""
+        self.calls.use_own_thread(torch.device(device).type == 'cuda')
         with self._lock:
             self._model, self._device, self._precision = model, device, precision
             self._cuda_graph = bool(cuda_graph) and torch.device(device).type == 'cuda'
@@ -108,6 +112,7 @@ class ModelHandle:
         self._listeners.clear()
         self._activity_listeners.clear()
         self.release()
+        self.calls.close()
 
     def new_tracker(self, **postprocess_params) -> tuple[Tracker, int]:
         """A tracker on the active model, and the generation it belongs to."""

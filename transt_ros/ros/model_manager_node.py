@@ -117,19 +117,21 @@ class ModelManagerNode(LifecycleNode):
             backend = check_backend(self.get_parameter('backend').value, precision, torch_device)
         except ValueError as error:
             raise ModelSetupError(f'{error} (device is {device!r})') from None
+        calls = self.model_handle.calls
+        calls.use_own_thread(torch_device.type == 'cuda')  # every CUDA call on one thread (device_calls.py)
         start = time.perf_counter()
-        loaded = load_model(checkpoint, device=torch_device)
+        loaded = calls.run(load_model, checkpoint, device=torch_device)
         if precision == 'int8':
             from ..deploy.calibration import ensure_int8  # generated scenes: only when int8 is asked for
             ensure_int8(loaded, log=self.get_logger().info)
         try:
-            model = prepare_model(loaded, device, precision, backend=backend)
+            model = calls.run(prepare_model, loaded, device, precision, backend=backend)
         except BackendUnavailable as error:
             raise ModelSetupError(str(error)) from None
         del loaded
         load_ms = (time.perf_counter() - start) * 1000.0
         try:
-            track_ms = warm_up(model, device, precision)
+            track_ms = calls.run(warm_up, model, device, precision)
         except Exception:
             del model
             raise
@@ -149,7 +151,7 @@ class ModelManagerNode(LifecycleNode):
 
     def _free(self) -> None:
         self.model_handle.release()
-        return_freed_memory()
+        self.model_handle.calls.run(return_freed_memory)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

@@ -3,7 +3,7 @@ RViz clicks, ``~/clear_track`` and ``~/clear_target``. No ROS entities here: the
 calls these methods with each request's send time.
 
 Requests apply in the order they were sent (:mod:`.request_order`). A new track's template and
-catch-up run outside the frame step, one model call at a time (:attr:`TrackEngine.model_lock`, a fair
+catch-up run outside the frame step, one model call at a time (:attr:`TrackEngine.model_calls`, a fair
 lock), so the other tracks wait at most one step. A catch-up stops as soon as the model is deactivated,
 released or replaced.
 """
@@ -155,8 +155,7 @@ class TargetRequests:
         if is_clamped(box, limited):
             x, y, w, h = limited
             notes.append(f'box clamped to the {width}x{height} image: ({x:.1f}, {y:.1f}, {w:.1f}, {h:.1f})')
-        with self._engine.model_lock:
-            target = tracker.new_target(rgb, limited)
+        target = self._engine.model_calls.run(tracker.new_target, rgb, limited)
         caught = self._catch_up(tracker, target, generation, limited, start,
                                 [frame for frame in frames if frame.seq > start.seq], ticket, reinitialised,
                                 settings.catch_up_timeout, notes)
@@ -178,13 +177,17 @@ class TargetRequests:
                 frame_rgb = self._images.to_rgb(frame.msg)
             except ImageConversionError:
                 continue
-            with self._engine.model_lock:  # one step at a time: the frame step of the other tracks goes on between
-                self._check_model(generation)
-                result_box, result_score, caught.finite = track_one(tracker, target, frame_rgb)
+            # one step at a time (on the device thread on CUDA): the frame step of the other tracks goes on between
+            result_box, result_score, caught.finite = self._engine.model_calls.run(
+                self._checked_step, generation, tracker, target, frame_rgb)
             caught.last_seq, caught.frames = frame.seq, caught.frames + 1
             if caught.finite:
                 caught.box, caught.score = tuple(result_box), result_score
         return caught
+
+    def _checked_step(self, generation: int, tracker, target, frame_rgb):
+        self._check_model(generation)  # in turn: the model cannot change between the check and the step
+        return track_one(tracker, target, frame_rgb)
 
     def _check_model(self, generation: int) -> None:
         try:

@@ -3,7 +3,8 @@
 
 Owns the :class:`~transt_ros.tracking.track_registry.TrackRegistry` (guarded by :attr:`TrackEngine.lock`),
 the batched :class:`~transt_ros.tracking.Tracker` of all tracks, and the fair model lock
-(:attr:`TrackEngine.model_lock`: frame steps and catch-ups take turns, one model call at a time).
+(:attr:`TrackEngine.model_calls`: frame steps and catch-ups take turns, one model call at a time, all on one
+thread on CUDA: ``device_calls.py``).
 
 Model changes: a replaced or released model clears every track (no template made by one model ever
 reaches another: the batched tracker is cached under the model's generation, which is never reused).
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.fifo_lock import FifoLock
 from ..tracking import Tracker
 from ..tracking.track_registry import Hysteresis, StepResult, Track, TrackRegistry
 from .model_handle import ModelHandle, ModelUnavailable
@@ -59,8 +59,9 @@ class TrackEngine:
         self.registry = TrackRegistry(max_targets)
         self.lock = threading.Lock()
         """Guards :attr:`registry`: hold it to read or change the tracks."""
-        self.model_lock = FifoLock()
-        """One model call at a time, granted in the order asked: frame steps and catch-up steps alternate."""
+        self.model_calls = handle.calls
+        """One model call at a time, granted in the order asked (frame steps and catch-up steps alternate),
+        on the device thread on CUDA: the handle's :class:`~transt_ros.ros.device_calls.DeviceCalls`."""
         self._tracker: Tracker | None = None
         self._tracker_key: tuple[int, float, bool] | None = None
         self._tracker_lock = threading.Lock()
@@ -109,8 +110,7 @@ class TrackEngine:
             steps = []
             if len(registry):
                 tracker, _ = self.tracker(window_influence, reacquire)
-                with self.model_lock:
-                    steps = registry.step(tracker, rgb, seq, now, hysteresis)
+                steps = self.model_calls.run(registry.step, tracker, rgb, seq, now, hysteresis)
             track_s = time.perf_counter() - start
             dropped = registry.drop_lost(now, lost_track_timeout)
             outcome = FrameStep(steps, dropped, registry.tracks(), track_s, now,

@@ -17,8 +17,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-import torch
-
 BACKEND_PRECISIONS = {
     'torch': ('fp32', 'fp16', 'bf16'),
     'openvino': ('fp32', 'bf16', 'int8'),
@@ -56,12 +54,18 @@ def require(name: str):
             "requirements/lock.txt), or choose backend 'torch'") from None
 
 
+def device_type(device) -> str:
+    """'cpu' or 'cuda' of a device name or ``torch.device`` (this module never imports torch: the command-line
+    tools add its arguments before torch's OpenMP settings are made)."""
+    return getattr(device, 'type', None) or str(device).split(':')[0]
+
+
 def resolve_backend(backend: str, device) -> str:
     """``auto`` -> the concrete backend for ``device`` (see the module docstring); others unchanged."""
     check_backend_name(backend)
     if backend != 'auto':
         return backend
-    if torch.device(device).type == 'cpu' and installed('openvino'):
+    if device_type(device) == 'cpu' and installed('openvino'):
         return 'openvino'
     return 'torch'
 
@@ -77,7 +81,7 @@ def check_backend(backend: str, precision: str, device) -> str:
     when the combination is not supported. Does not import the runtime (see :func:`require`)."""
     if not isinstance(precision, str) or precision not in ALL_PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(ALL_PRECISIONS)}, got {precision!r}")
-    device_type = torch.device(device).type
+    kind = device_type(device)
     concrete = resolve_backend(backend, device)
     if backend == 'auto' and concrete == 'torch' and precision == 'int8':
         raise ValueError("precision 'int8' needs backend 'openvino' (not installed here: pip install openvino nncf)")
@@ -85,9 +89,19 @@ def check_backend(backend: str, precision: str, device) -> str:
         takes = [name for name, precisions in BACKEND_PRECISIONS.items() if precision in precisions]
         raise ValueError(f"backend {concrete!r} runs {', '.join(BACKEND_PRECISIONS[concrete])}, not {precision!r}; "
                          f"{precision} runs on {', '.join(takes)}")
-    if device_type not in BACKEND_DEVICES[concrete]:
+    if kind not in BACKEND_DEVICES[concrete]:
         raise ValueError(f"backend {concrete!r} runs on {' or '.join(BACKEND_DEVICES[concrete])}, not on {device}")
-    if concrete == 'torch' and precision != 'fp32' and device_type == 'cpu':
+    if concrete == 'torch' and precision != 'fp32' and kind == 'cpu':
         raise ValueError(f"precision {precision!r} with backend 'torch' needs a CUDA device; on the CPU use fp32, "
                          "or backend 'openvino' for bf16/int8")
     return concrete
+
+
+def add_backend_arguments(parser) -> None:
+    """``--backend`` and ``--precision`` of the command-line tools (one definition for all of them)."""
+    parser.add_argument('--backend', default='auto', choices=BACKENDS,
+                        help='inference runtime: auto (OpenVINO on the CPU when installed, torch on CUDA), torch, '
+                             'openvino, onnxruntime (CPU) or tensorrt (CUDA); see docs/deploy.md')
+    parser.add_argument('--precision', default='fp32', choices=ALL_PRECISIONS,
+                        help='fp32 (exact, default); fp16 (CUDA: torch, tensorrt); bf16 (CUDA: torch; CPU: '
+                             'openvino); int8 (openvino, calibrated once per checkpoint on generated scenes)')

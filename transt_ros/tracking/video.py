@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ..checkpoint import CheckpointError, load_model
 from ..common.images import read_image_rgb
+from ..runtimes.backends import add_backend_arguments
 from .tracker import Tracker, TrackerInputError
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp'}
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument('--box', type=parse_box, required=True, help='target in the first frame: x,y,w,h (pixels)')
     parser.add_argument('--checkpoint', type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument('--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
-    parser.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'])
+    add_backend_arguments(parser)
     parser.add_argument('--output', type=Path, default=Path('out/track'))
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of the overlay video')
     parser.add_argument('--reacquire', action=argparse.BooleanOptionalAction, default=False,
@@ -66,8 +67,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         tracker = Tracker(load_model(args.checkpoint, device=args.device), device=args.device,
-                          precision=args.precision, reacquire=args.reacquire)
-    except (CheckpointError, ValueError, RuntimeError) as error:
+                          precision=args.precision, reacquire=args.reacquire, backend=args.backend)
+    except (CheckpointError, ValueError, RuntimeError, FileNotFoundError) as error:
         print(f'transt-track: error: {error}', file=sys.stderr)
         return 1
     args.output.mkdir(parents=True, exist_ok=True)
