@@ -131,3 +131,86 @@ def test_compiled_model_refuses_the_torch_only_steps(golden_model):
     backend = CPU_RUNTIMES[0]
     with pytest.raises(ValueError, match='device_crop and cuda_graph are steps of the torch backend'):
         Tracker(golden_model, backend=backend, device_crop=True)
+
+
+def test_transt_export_writes_both_steps_checked_against_pytorch(light_checkpoint, tmp_path, capsys):
+    import json
+
+    from transt_ros.deploy.export_cli import main
+
+    out = tmp_path / 'export'
+    assert main([str(light_checkpoint), str(out), '--batch', '1', '3']) == 0
+    printed = capsys.readouterr().out
+    assert 'largest |runtime - PyTorch| over batches 1, 3' in printed and 'trtexec --onnx=' in printed
+    report = json.loads((out / 'export.json').read_text())
+    assert (out / 'template.onnx').stat().st_size > 0 and (out / 'track.onnx').stat().st_size > 0
+    assert report['batches_checked'] == [1, 3]
+    assert set(report['largest_abs_difference']) == {'tokens', 'pos', 'attended', 'logits', 'boxes'}
+    assert max(report['largest_abs_difference'].values()) < 1e-3
+    assert report['inputs']['track']['search'] == ['B', 3, 128, 128]
+    # a tolerance the export cannot meet fails the command
+    assert main([str(light_checkpoint), str(tmp_path / 'strict'), '--batch', '1', '--tolerance', '0']) == 1
+
+
+def test_transt_export_names_a_corrupt_checkpoint(tmp_path, capsys):
+    from transt_ros.deploy.export_cli import main
+
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes(b'not a checkpoint')
+    assert main([str(bad), str(tmp_path / 'out')]) == 1
+    assert 'bad.pth' in capsys.readouterr().err
+
+
+@needs_openvino
+def test_int8_is_calibrated_once_then_tracks(light_checkpoint):
+    from transt_ros.deploy.calibration import ensure_int8
+    from transt_ros.runtimes.int8 import int8_model_path
+    from transt_ros.runtimes.model_cache import model_folder
+
+    model = load_model(light_checkpoint)
+    with torch.no_grad():  # weights of its own: no int8 model in the cache yet
+        model.bbox_embed.layers[-1].bias.add_(0.01)
+    with pytest.raises(FileNotFoundError, match='transt-export CHECKPOINT OUT_DIR --int8'):
+        Tracker(model, backend='openvino', precision='int8')
+    lines = []
+    digest = ensure_int8(model, scenes=2, frames=4, log=lines.append)
+    assert int8_model_path(model_folder(digest)).is_file() and len(lines) == 2
+    assert ensure_int8(model, scenes=2, frames=4, log=lines.append) == digest and len(lines) == 2  # cached
+    videos = SyntheticVideos(num_videos=1, frames_per_video=5, seed=5)
+    int8 = Tracker(model, backend='openvino', precision='int8')
+    fp32 = Tracker(model, backend='openvino')
+    for tracker in (int8, fp32):
+        tracker.initialize(videos.frame(0, 0), videos.boxes(0)[0])
+    for frame_id in range(1, 5):
+        a, b = int8.track(videos.frame(0, frame_id)), fp32.track(videos.frame(0, frame_id))
+        assert np.all(np.isfinite(a.box)) and 0.0 <= a.score <= 1.0
+        assert np.abs(np.array(a.box) - np.array(b.box)).max() < 40  # quantised, not another tracker
+
+
+@needs_openvino
+def test_bf16_runs_where_the_cpu_has_it_and_is_refused_elsewhere(golden_model):
+    from transt_ros.runtimes.compiled_model import OpenVinoModel
+
+    has_bf16 = 'BF16' in OpenVinoModel.core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
+    if not has_bf16:
+        with pytest.raises(ValueError, match='no bf16 instructions'):
+            Tracker(golden_model, backend='openvino', precision='bf16')
+        return
+    data = video(VIDEOS[0])
+    tracker = Tracker(golden_model, backend='openvino', precision='bf16')
+    tracker.initialize(data['frames'][0], data['init_bbox'])
+    result = tracker.track(data['frames'][1])
+    assert np.abs(np.array(result.box) - data['boxes'][1]).max() < 5.0
+
+
+def test_the_manager_refuses_a_backend_it_cannot_run(monkeypatch):
+    pytest.importorskip('rclpy')
+    from transt_ros.ros.model_manager_node import parameter_problem
+
+    assert parameter_problem('backend', 'auto') is None and parameter_problem('backend', 'torch') is None
+    assert 'backend must be one of' in parameter_problem('backend', 'tflite')
+    assert parameter_problem('precision', 'int8') is None
+    assert 'precision must be one of' in parameter_problem('precision', 'fp64')
+    monkeypatch.setitem(backends.PACKAGES, 'tensorrt', ('no_such_tensorrt_module', 'tensorrt-cu13'))
+    monkeypatch.setitem(sys.modules, 'no_such_tensorrt_module', None)
+    assert "needs the Python package 'tensorrt-cu13'" in parameter_problem('backend', 'tensorrt')
