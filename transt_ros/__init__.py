@@ -5,7 +5,7 @@ under a different prefix than these sources (standalone build); ``extend_path`` 
 both halves of the package be imported as one.
 
 Layers (each imports only those to its left; test/test_layers.py checks it):
-common <- model <- checkpoint <- tracking <- {training, bags, ros} <- evaluation <- demo.
+common <- model <- checkpoint <- runtimes <- tracking <- {training, bags, ros} <- deploy <- evaluation <- demo.
 Only ``ros/`` and the live evaluation import rclpy.
 """
 from pkgutil import extend_path

@@ -1,7 +1,7 @@
 """``transt_model_manager``: the lifecycle node that owns the TransT model.
 
 - configure: read ``checkpoint`` / ``device`` / ``precision`` / ``backend`` / ``cuda_graph`` / ``allow_tf32``,
-  load the model (compiled by the backend's runtime; int8 calibrated once per checkpoint) and warm it up
+  load the model (compiled by the backend's runtime; int8 needs ``transt-export CKPT DIR --int8`` once) and warm it up
   (one dummy initialise + track, :func:`~transt_ros.tracking.warmup.warm_up`); FAILURE (node stays unconfigured)
   with an error log naming the cause when the checkpoint is missing, corrupt,
   incompatible or out of the architecture's bounds, the device is not available, or the warm-up
@@ -121,9 +121,6 @@ class ModelManagerNode(LifecycleNode):
         calls.use_own_thread(torch_device.type == 'cuda')  # every CUDA call on one thread (device_calls.py)
         start = time.perf_counter()
         loaded = calls.run(load_model, checkpoint, device=torch_device)
-        if precision == 'int8':
-            from ..deploy.calibration import ensure_int8  # generated scenes: only when int8 is asked for
-            ensure_int8(loaded, log=self.get_logger().info)
         try:
             model = calls.run(prepare_model, loaded, device, precision, backend=backend)
         except BackendUnavailable as error:

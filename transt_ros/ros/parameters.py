@@ -80,7 +80,7 @@ MODEL_MANAGER_PARAMETERS = (
                   'Configure fails if the device is not available.'),
     ParameterSpec('precision', 'fp32', 'Inference precision, read on configure: fp32 (exact) on every backend; '
                   'fp16 on CUDA (torch, tensorrt); bf16 on CUDA (torch) or a CPU with bf16 (openvino); '
-                  'int8 on openvino (calibrated once per checkpoint on generated scenes, then cached).',
+                  'int8 on openvino (quantise once per checkpoint first: transt-export CHECKPOINT DIR --int8).',
                   choices=ALL_PRECISIONS),
     ParameterSpec('backend', 'auto', 'Inference runtime, read on configure: auto (openvino on the CPU when it '
                   'is installed, torch with CUDA graphs on CUDA), torch, openvino, onnxruntime (CPU) or tensorrt '
