@@ -18,7 +18,7 @@
 # 'cpu' (default cuda) runs the same steps quickly on the CPU: the script's own test.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 bundle="${1:?usage: gpu_run.sh BUNDLE_DIR OUT_DIR [cuda|cpu]}"
 out="${2:?usage: gpu_run.sh BUNDLE_DIR OUT_DIR [cuda|cpu]}"
 device="${3:-cuda}"
