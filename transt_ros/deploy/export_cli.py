@@ -24,35 +24,24 @@ from pathlib import Path
 import numpy as np
 
 
-def _check(out_dir: Path, model, batches: list[int]) -> dict[str, float]:
-    """Largest |runtime - PyTorch| per output over ``batches``, through the first installed ONNX runtime."""
+def _check(model, batches: list[int]) -> dict[str, float]:
+    """Largest |runtime - PyTorch| per output over ``batches``, through the exported graphs compiled by the
+    first installed ONNX runtime (ONNX Runtime, else OpenVINO fp32): the same compiled models trackers run."""
     from ..runtimes.backends import installed
+    from ..runtimes.compiled_models import compile_model
     from ..runtimes.onnx_export import StepInputs, reference_outputs
 
+    compiled = compile_model(model, 'onnxruntime' if installed('onnxruntime') else 'openvino', 'fp32', 'cpu')
     largest: dict[str, float] = {}
     for batch in batches:
         inputs = StepInputs.random(model.config, batch=batch, seed=batch)
         expected = reference_outputs(model, inputs)
-        template_feed = {'template': inputs.template.numpy()}
-        if installed('onnxruntime'):
-            import onnxruntime
-            sessions = {name: onnxruntime.InferenceSession(str(out_dir / f'{name}.onnx'),
-                                                           providers=['CPUExecutionProvider'])
-                        for name in ('template', 'track')}
-            tokens, pos, attended = sessions['template'].run(None, template_feed)
-            logits, boxes = sessions['track'].run(None, {'pos': pos, 'attended': attended,
-                                                         'search': inputs.search.numpy()})
-        else:
-            import openvino
-            core = openvino.Core()
-            tokens, pos, attended = core.compile_model(str(out_dir / 'template.onnx'), 'CPU', {
-                'INFERENCE_PRECISION_HINT': 'f32'})(template_feed).to_tuple()
-            logits, boxes = core.compile_model(str(out_dir / 'track.onnx'), 'CPU', {
-                'INFERENCE_PRECISION_HINT': 'f32'})({'pos': pos, 'attended': attended,
-                                                      'search': inputs.search.numpy()}).to_tuple()
-        got = {'tokens': tokens, 'pos': pos, 'attended': attended, 'logits': logits, 'boxes': boxes}
+        template = compiled.template(inputs.template)
+        outputs = compiled.track(template, inputs.search)
+        got = {'tokens': template.tokens, 'pos': template.pos, 'attended': template.attended,
+               'logits': outputs['pred_logits'], 'boxes': outputs['pred_boxes']}
         for name, value in got.items():
-            largest[name] = max(largest.get(name, 0.0), float(np.abs(np.asarray(value) - expected[name]).max()))
+            largest[name] = max(largest.get(name, 0.0), float(np.abs(value.numpy() - expected[name]).max()))
     return largest
 
 
@@ -86,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     digest = weights_digest(model)
     paths = exported_steps(model, digest).write(args.out_dir)
-    largest = _check(args.out_dir, model, args.batch)
+    largest = _check(model, args.batch)
     config = model.config
     tokens = (config.template_size // config.feature_stride) ** 2
     shapes = {'template': {'template': ['B', 3, config.template_size, config.template_size]},

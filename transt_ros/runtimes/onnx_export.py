@@ -74,8 +74,7 @@ class StepInputs:
 def export_model(model: nn.Module) -> nn.Module:
     """The copy that is exported: the fast path (folded BatchNorm, fused attention, cached template
     attention), fp32, on the CPU, eval mode. Same arithmetic as ``Tracker(path='fast')`` on the CPU."""
-    fast = fast_inference_copy(model.float().cpu() if next(model.parameters()).device.type != 'cpu'
-                               or next(model.parameters()).dtype != torch.float32 else model)
+    fast = fast_inference_copy(model).float().cpu()  # the copy moves: the caller's model stays where it is
     fast.channels_last = False  # ONNX graphs are NCHW; the runtimes pick their own layouts
     return fast.to(memory_format=torch.contiguous_format)
 
