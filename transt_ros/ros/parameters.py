@@ -138,9 +138,10 @@ TRACKER_PARAMETERS = (
                   value_range=(1, 10000)),
     ParameterSpec('window_influence', 0.49, 'Weight of the cosine window in the score (motion prior).',
                   value_range=(0.0, 1.0)),
-    ParameterSpec('reacquire', False, 'While a track is LOST, search wider for it: a growing window, then the '
-                  'whole frame in tiles (at most 9 crops more per frame); a candidate scoring recover_threshold '
-                  'or more outside the usual window takes over. false: the authors\' search only.'),
+    ParameterSpec('reacquire', True, 'While a track is LOST, search wider for it: a growing window, then the '
+                  'whole frame in tiles (at most 10 crops more per frame); a candidate scoring recover_threshold '
+                  'or more outside the usual window, of the target\'s colours and found again on the next frame, '
+                  'takes over. false: the authors\' search only.'),
     ParameterSpec('click_box_size', 64, 'Side of the square box a single click sets [px].',
                   value_range=(4, 4096)),
     ParameterSpec('double_click_timeout', 1.0, 'Two clicks within this time set a box by its corners [s].',

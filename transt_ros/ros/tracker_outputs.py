@@ -55,6 +55,14 @@ def track_diagnostics(tracks: list[Track], now: float) -> dict[str, str]:
                                         f'{track.frame_count} lost_s {track.lost_for(now):.1f}' for track in tracks}
 
 
+def state_text(track: Track) -> str:
+    """The overlay's state of a track: its state's name; a LOST track that re-acquisition searches
+    wider for (``Track.searching``): "LOST searching N", N its wider searches so far."""
+    if track.state == LOST and track.searching:
+        return f'LOST searching {track.target.search.steps}'
+    return STATE_NAMES[track.state]
+
+
 def _box_corners(box) -> tuple[tuple[int, int], tuple[int, int]]:
     x, y, width, height = (int(round(value)) for value in box)
     return (x, y), (x + width, y + height)
@@ -65,6 +73,7 @@ def draw_overlay(rgb: np.ndarray, tracks: list[Track], label: str, several: bool
     """A copy of ``rgb`` with the tracks drawn. One target (``several`` False): the box in its state's
     colour and "label #id score STATE" at the top, as always; several: every box in its own colour
     (:func:`track_colour`) with "#id score" above it (LOST: thin line, "LOST"), and a count at the top.
+    A LOST track under re-acquisition reads "LOST searching N" (:func:`state_text`).
     ``distances``: track id -> metres (with ``depth_topic``), shown after the score."""
     distances = distances or {}
     canvas = np.array(rgb, dtype=np.uint8, order='C')
@@ -74,18 +83,21 @@ def draw_overlay(rgb: np.ndarray, tracks: list[Track], label: str, several: bool
         track = tracks[0]
         colour = STATE_COLOURS.get(track.state, WHITE)
         cv2.rectangle(canvas, *_box_corners(track.box), colour, 2)
-        text = f'{label} #{track.track_id} {track.score:.2f}{_metres(distances, track)} {STATE_NAMES[track.state]}'
+        text = f'{label} #{track.track_id} {track.score:.2f}{_metres(distances, track)} {state_text(track)}'
     else:
         for track in tracks:
             track_colour_rgb = track_colour(track.track_id)
             top_left, bottom_right = _box_corners(track.box)
             lost = track.state == LOST
             cv2.rectangle(canvas, top_left, bottom_right, track_colour_rgb, 1 if lost else 2)
-            caption = f"#{track.track_id} {track.score:.2f}{_metres(distances, track)}{' LOST' if lost else ''}"
+            state = f' {state_text(track)}' if lost else ''
+            caption = f'#{track.track_id} {track.score:.2f}{_metres(distances, track)}{state}'
             cv2.putText(canvas, caption, (top_left[0], max(12, top_left[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                         track_colour_rgb, 1, cv2.LINE_AA)
         lost_count = sum(track.state == LOST for track in tracks)
-        text, colour = f'{label}: {len(tracks)} tracks, {lost_count} LOST', WHITE
+        searching = sum(track.state == LOST and track.searching for track in tracks)
+        text = f"{label}: {len(tracks)} tracks, {lost_count} LOST{f', {searching} searching' if searching else ''}"
+        colour = WHITE
     cv2.putText(canvas, text, (5, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
     return canvas
 

@@ -18,19 +18,32 @@ The anchor side is the search side of the last size seen with a confident score 
 while the score is low). The local crop and the wider ones go through **one** forward (the
 target's template repeated along the batch). In the wider crops the window penalty is off (the
 target may be anywhere) and the best raw score over their cells outside the local crop (inside it
-the local step and its motion prior decide) is the candidate; it replaces the local answer when it
-reaches the recover threshold and beats the local score, and the target's centre and size are reset
-to it (the next frame searches locally around it). While TRACKING
-nothing changes: the step is the authors'.
+the local step and its motion prior decide) is the candidate. The network's score alone does not
+tell the target from another object (the bundled demo model scores a wrong object up to 0.99), so a
+candidate must also pass two checks before it replaces the local answer:
 
-Cost bound: a LOST target's frame is one forward of at most ``1 + max(1, max_tiles)`` crops
-(growing phase: 2), on the host path (crops with OpenCV).
+* **appearance**: it must look more like the target than the local answer does: the Bhattacharyya
+  coefficient of its box's hue-saturation histogram with the target's (:func:`colour_model`, taken
+  in the box the target was initialised with, on the first frame it is stepped on) must exceed the
+  local answer's by ``colour_margin``. A target that is still there at a low score keeps the local
+  answer (it looks like itself), a look-alike next to it does not beat it;
+* **confirmation** (``confirm``): it must be found again on the next LOST frame, by the authors' step
+  (window penalty on) in one more crop of the anchor side around it, with the same checks.
+
+Then it replaces the local answer when its raw score also reaches the recover threshold and beats
+the local score, and the target's centre and size are reset to it (the next frame searches locally
+around it). While TRACKING nothing changes: the step is the authors'.
+
+Cost bound: a LOST target's frame is one forward of at most ``2 + max(1, max_tiles)`` crops (the
+local one, the wider ones, the confirmation crop; growing phase: at most 3), on the host path (crops
+with OpenCV), and at most three histograms of a box.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .lost_state import LOST, TRACKING, Hysteresis, next_state
@@ -54,6 +67,10 @@ class ReacquireParams:
     ``growth``: search side factor per LOST frame; ``max_search_scale``: bound of the growing side,
     in anchor sides; ``max_tiles``: crops of the whole-frame search per frame (bounds its cost);
     ``tile_overlap``: fraction of a tile side shared by neighbouring tiles.
+    ``colour_margin``: how much more a candidate's colour must match the target's than the local
+    answer's (Bhattacharyya coefficients in [0, 1]; -1 turns the check off); ``confirm``: a candidate
+    is taken only when found again on the next LOST frame (one more crop).
+    Chosen on generated scenes of seeds other than the evaluation's (``benchmarks/reacquire.py``).
     """
 
     hysteresis: Hysteresis = DEMO_MODEL_HYSTERESIS
@@ -61,6 +78,8 @@ class ReacquireParams:
     max_search_scale: float = 3.0
     max_tiles: int = 9
     tile_overlap: float = 0.5
+    colour_margin: float = 0.2
+    confirm: bool = True
 
     def __post_init__(self):
         if self.growth < 1.0 or self.max_search_scale < 1.0:
@@ -70,6 +89,8 @@ class ReacquireParams:
             raise ValueError(f'max_tiles must be at least 1, got {self.max_tiles}')
         if not 0.0 <= self.tile_overlap < 1.0:
             raise ValueError(f'tile_overlap must be in [0, 1), got {self.tile_overlap}')
+        if not -1.0 <= self.colour_margin <= 1.0:
+            raise ValueError(f'colour_margin must be in [-1, 1], got {self.colour_margin}')
 
     @property
     def growing_steps(self) -> int:
@@ -86,22 +107,36 @@ class LostSearch:
     ``good_size``: (w, h) pixels at the last confident step (score >= lost_threshold while
     TRACKING), None before the first; ``lost``, ``low_count``: the hysteresis of a ``Tracker``'s
     own targets (the node's registry keeps its own and reports it through :meth:`update`);
-    ``steps``: wider searches since the target became LOST (0 while TRACKING).
+    ``steps``: wider searches since the target became LOST (0 while TRACKING); ``colour``: the
+    target's :func:`colour_model`, taken once, from its box before its first step (None before, and
+    while that box holds no pixels of the frame: no candidate passes the colour check then);
+    ``pending``: the centre (x, y) of a candidate awaiting its confirmation on the next LOST frame.
     """
 
     good_size: np.ndarray | None = None
     lost: bool = False
     low_count: int = 0
     steps: int = 0
+    colour: np.ndarray | None = None
+    pending: tuple[float, float] | None = None
 
     def update(self, lost: bool, score: float, size: np.ndarray, lost_threshold: float) -> None:
         """After a frame the hysteresis judged ``lost`` or not: remember a confident size; a target
         found again starts its next search from the beginning."""
         self.lost = lost
         if not lost:
-            self.steps = 0
+            self.steps, self.pending = 0, None
             if score >= lost_threshold:
                 self.good_size = np.array(size, dtype=float)
+
+    def remember_colour(self, frame: np.ndarray, center, size) -> None:
+        """Take the target's colour model from the box at ``center`` of ``size`` in ``frame``, once."""
+        if self.colour is None:
+            self.colour = colour_model(frame, (center[0] - size[0] / 2, center[1] - size[1] / 2, size[0], size[1]))
+
+    def looks_like(self, frame: np.ndarray, box) -> float:
+        """:func:`colour_similarity` of ``box`` (x, y, w, h) in ``frame`` to the target's colours."""
+        return colour_similarity(self.colour, frame, box)
 
     def observe(self, score: float, size: np.ndarray, hysteresis: Hysteresis) -> None:
         """One frame of the hysteresis (:func:`~.lost_state.next_state`), then :meth:`update`."""
@@ -183,3 +218,32 @@ def best_candidate(scores: np.ndarray, boxes: np.ndarray, crops: list[SearchCrop
     if not np.isfinite(candidates[row, cell]):
         return None
     return Candidate(float(scores[row, cell]), tuple(float(v) for v in decoded[row, cell]))
+
+
+COLOUR_BINS = (16, 8)
+"""Hue and saturation bins of :func:`colour_model` (no value channel: brightness changes)."""
+
+
+def colour_model(frame: np.ndarray, box) -> np.ndarray | None:
+    """The hue-saturation histogram (:data:`COLOUR_BINS`, summing to 1) of the pixels of ``box``
+    (x, y, w, h) in the RGB ``frame``, clipped to it; None when less than 2x2 pixels remain."""
+    x, y, w, h = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return None
+    height, width = frame.shape[:2]
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    hsv = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_RGB2HSV)
+    histogram = cv2.calcHist([hsv], [0, 1], None, list(COLOUR_BINS), [0, 180, 0, 256]).ravel()
+    return histogram / histogram.sum()
+
+
+def colour_similarity(model: np.ndarray | None, frame: np.ndarray, box) -> float:
+    """Bhattacharyya coefficient of ``model`` and ``box``'s :func:`colour_model` in ``frame``: 1 for the
+    same colours, 0 for disjoint ones (and when either is missing)."""
+    other = colour_model(frame, box)
+    if model is None or other is None:
+        return 0.0
+    return float(np.sum(np.sqrt(model * other)))

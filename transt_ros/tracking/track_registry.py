@@ -34,7 +34,9 @@ MAX_TARGETS_LIMIT = 64
 @dataclass
 class Track:
     """One live track. ``last_seq``: the frame (node sequence number) it was last tracked on;
-    ``lost_since``: when it became LOST (None while TRACKING)."""
+    ``lost_since``: when it became LOST (None while TRACKING); ``searching``: LOST and stepped by a
+    re-acquiring engine (``Tracker.reacquire``): its frames search wider, ``target.search.steps`` of
+    them so far (the overlay shows it)."""
 
     track_id: str
     target: TargetState
@@ -46,6 +48,7 @@ class Track:
     state: int = TRACKING
     low_count: int = 0
     lost_since: float | None = None
+    searching: bool = False
 
     def lost_for(self, now: float) -> float:
         return 0.0 if self.lost_since is None else max(0.0, now - self.lost_since)
@@ -171,6 +174,9 @@ class TrackRegistry:
         if not tracks:
             return []
         previous = [(track.target.center.copy(), track.target.size.copy()) for track in tracks]
+        if engine.reacquire is not None:  # the colours a re-acquired candidate must match, once per track
+            for track in tracks:
+                track.target.search.remember_colour(frame, track.target.center, track.target.size)
         searched = [engine.reacquire is not None and track.state == LOST for track in tracks]
         results = self._local_step(engine, frame, [track for track, wide in zip(tracks, searched) if not wide])
         lost = [track for track, wide in zip(tracks, searched) if wide]
@@ -196,6 +202,7 @@ class TrackRegistry:
                 track.score, state, track.low_count = 0.0, LOST, track.low_count + 1
             track.set_state(state, now)
             track.target.search.update(state == LOST, track.score, track.target.size, hysteresis.lost_threshold)
+            track.searching = engine.reacquire is not None and state == LOST
             steps.append(StepResult(track, finite, result.reacquired))
         return steps
 

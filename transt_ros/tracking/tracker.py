@@ -219,12 +219,15 @@ class Tracker:
     def track_lost(self, states: list[TargetState], frames: list[np.ndarray], accept_score: float
                    ) -> list[TrackResult]:
         """The step of LOST targets: the local crop plus this LOST frame's wider crops
-        (``reacquire.wide_crops``), all targets in one forward; updates ``states``.
+        (``reacquire.wide_crops``) and, for a target with a candidate awaiting confirmation, one crop
+        around it; all targets in one forward; updates ``states``.
 
-        A wider candidate replaces the authors' local answer when its raw score is at least
-        ``accept_score`` and above the local one (``TrackResult.reacquired``). Always the host path:
-        the device step and CUDA graphs have static shapes for the local crop only, and a LOST
-        frame's crops vary in number and side.
+        A candidate (the best wider cell, or the confirmation crop's answer) replaces the authors'
+        local answer when its raw score is at least ``accept_score`` and above the local one, and its
+        colours match the target's ``colour_margin`` better than the local answer's
+        (``TrackResult.reacquired``); with ``confirm``, a wider candidate first waits for its
+        confirmation on the next LOST frame. Always the host path: the device step and CUDA graphs
+        have static shapes for the local crop only, and a LOST frame's crops vary in number and side.
         """
         params = self.reacquire or ReacquireParams()
         frames = [check_frame(frame) for frame in frames]
@@ -235,8 +238,11 @@ class Tracker:
             anchor = state.size if state.search.good_size is None else state.search.good_size
             anchor_side = search_sides([anchor], self.params.search_area_factor)[0]
             height, width = frame.shape[:2]
-            plans.append([SearchCrop((state.center[0], state.center[1]), side),
-                          *wide_crops(params, state.search.steps, state.center, anchor_side, width, height)])
+            plan = [SearchCrop((state.center[0], state.center[1]), side),
+                    *wide_crops(params, state.search.steps, state.center, anchor_side, width, height)]
+            if state.search.pending is not None:  # last; a candidate waiting for its confirmation
+                plan.append(SearchCrop(state.search.pending, anchor_side))
+            plans.append(plan)
         with tf32_scope(self.allow_tf32):
             crops = torch.cat([self._crop(frame, crop.center, crop.side, self.search_size, state.pad_value)
                                for frame, state, plan in zip(frames, states, plans) for crop in plan])
@@ -246,24 +252,49 @@ class Tracker:
         results, row = [], 0
         for frame, state, side, plan in zip(frames, states, sides, plans):
             local = self._local_answer(scores[row], boxes[row], state, side, frame)
-            wide = slice(row + 1, row + len(plan))
-            candidate = best_candidate(scores[wide], boxes[wide], plan[1:], searched=plan[0])
+            pending, state.search.pending = state.search.pending, None
+            end = row + len(plan) - (pending is not None)
+            candidate = best_candidate(scores[row + 1:end], boxes[row + 1:end], plan[1:end - row], searched=plan[0])
+            confirmed = None
+            if pending is not None:  # the authors' step in the crop around the waiting candidate
+                best = int(np.argmax(penalize(scores[end], self.window, self.params.window_influence)))
+                confirmed = (float(scores[end][best]), decode_box(boxes[end][best], np.array(pending), plan[-1].side))
             row += len(plan)
-            if candidate is None or candidate.score < accept_score or candidate.score <= local.score:
+            checks = [(confirmed, False)]  # (score, box) or None, and whether it must wait for a confirmation
+            if candidate is not None:
+                checks.append(((candidate.score, candidate.box), params.confirm))
+            local_colour = chosen = None
+            for found, waits in checks:
+                if found is None or found[0] < accept_score or found[0] <= local.score:
+                    continue
+                cx, cy, w, h = clip_box(*found[1], *frame.shape[:2], min_side=self.params.min_box_side)
+                if local_colour is None:
+                    local_colour = state.search.looks_like(frame, local.box)
+                if state.search.looks_like(frame, (cx - w / 2, cy - h / 2, w, h)) < local_colour + params.colour_margin:
+                    continue
+                if waits:
+                    state.search.pending = (float(cx), float(cy))
+                else:
+                    chosen = (found[0], cx, cy, w, h)
+                break
+            if chosen is None:
                 results.append(local)
                 continue
-            cx, cy, w, h = clip_box(*candidate.box, *frame.shape[:2], min_side=self.params.min_box_side)
+            score, cx, cy, w, h = chosen
             state.center, state.size = np.array([cx, cy]), np.array([w, h])
-            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), candidate.score, None, reacquired=True))
+            results.append(TrackResult((cx - w / 2, cy - h / 2, w, h), score, None, reacquired=True))
         return results
 
     def step(self, states: list[TargetState], frames: list[np.ndarray],
              template: TemplateFeatures | None = None) -> list[TrackResult]:
         """One frame for N targets: ``track_states`` without ``reacquire``; with it, the batched local
         step for the targets not LOST, ``track_lost`` for the LOST ones, then each target's
-        hysteresis (``ReacquireParams.hysteresis``). ``template``: the N templates stacked, or None."""
+        hysteresis (``ReacquireParams.hysteresis``); a target's colours (``LostSearch.colour``) are
+        taken from its box on its first step. ``template``: the N templates stacked, or None."""
         if self.reacquire is None:
             return self.track_states(states, frames, template)
+        for state, frame in zip(states, frames):
+            state.search.remember_colour(check_frame(frame), state.center, state.size)
         lost = [index for index, state in enumerate(states) if state.search.lost]
         tracking = [index for index, state in enumerate(states) if not state.search.lost]
         results: list[TrackResult | None] = [None] * len(states)
