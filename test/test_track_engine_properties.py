@@ -6,8 +6,12 @@ same frames. After every rule each live track's box and score must equal its ref
 catches a track searched with another track's template), ids are never reused, the registry never
 holds more than ``max_targets`` tracks and the LOST / drop-after-lost bookkeeping follows the model.
 
-Engines: the host path and the device step (``device_step.py``) on the CPU; the CUDA graph step
-where CUDA is present (marked ``cuda``, skipped with the reason elsewhere).
+Engines: the host path and the device step (``device_step.py``) on the CPU; the host path with
+re-acquisition (LOST tracks searched wider in one more forward; references: single re-acquiring
+trackers under the same hysteresis, so a track's LOST search state, its tile turns and colours never
+leak into another track or into a track set again after a clear; the random model's boxes grow to the
+frame, so no wider candidate is ever taken here: test_reacquire covers that with the demo model); the
+CUDA graph step where CUDA is present (marked ``cuda``, skipped with the reason elsewhere).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from transt_ros.model import TransTConfig, build_transt
 from transt_ros.tracking import Tracker, prepare_model
+from transt_ros.tracking.reacquire import ReacquireParams
 from transt_ros.tracking.track_registry import LOST, TRACKING, Hysteresis, Track, TrackRegistry
 
 LIGHT = dict(backbone='resnet18', d_model=32, nhead=2, num_fusion_layers=1, dim_feedforward=64,
@@ -166,6 +171,8 @@ class TrackEngineMachine(RuleBasedStateMachine):
         assert all(step.finite for step in steps)
         for track_id in stepped:
             expected = self.expected[track_id]
+            if expected.tracker.reacquire is not None:  # the step's hysteresis, as the registry's
+                expected.tracker.reacquire = ReacquireParams(STRICT if low else LENIENT)
             result = expected.tracker.track(FRAMES[frame])
             expected.box, expected.score = tuple(result.box), result.score
             expected.last_seq, expected.frame_count = self.seq, expected.frame_count + 1
@@ -210,6 +217,12 @@ class DeviceStepMachine(TrackEngineMachine):
     engine_kwargs = reference_kwargs = {'device_crop': True}
 
 
+class ReacquireMachine(TrackEngineMachine):
+    """The host path with re-acquisition: a track LOST after a low frame gets the wider search."""
+
+    engine_kwargs = reference_kwargs = {'reacquire': True}
+
+
 class CudaGraphMachine(TrackEngineMachine):
     """The CUDA graph step, batched; references: single trackers on the eager device step (the
     graphs' batch buckets run other kernels than batch 1, hence the looser tolerance)."""
@@ -225,6 +238,10 @@ class TestHostEngine(HostEngineMachine.TestCase):
 
 
 class TestDeviceStepOnCpu(DeviceStepMachine.TestCase):
+    settings = CPU_SETTINGS
+
+
+class TestReacquireEngine(ReacquireMachine.TestCase):
     settings = CPU_SETTINGS
 
 
