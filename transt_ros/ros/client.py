@@ -47,6 +47,7 @@ from transt_ros.srv import ClearTrack, SetTarget
 
 from ..common.ros_environment import MODEL_MANAGER_NODE_NAME, TRACKER_NODE_NAME
 from ..common.stamps import ns_to_sec_nanosec, stamp_to_ns
+from .parameters import service_qos
 from .service_calls import ServiceCallError, call_service
 
 M = TypeVar('M')
@@ -221,9 +222,12 @@ class TrackerClient:
                                                              f'{self.tracker_name}/detections', depth)
         self.status: Capture[TrackerStatus] = Capture(self, TrackerStatus, f'{self.tracker_name}/status', depth)
         self.diagnostics: Capture[DiagnosticArray] = Capture(self, DiagnosticArray, '/diagnostics', depth)
-        self._set_target = self.node.create_client(SetTarget, f'{self.tracker_name}/set_target')
-        self._clear_target = self.node.create_client(Trigger, f'{self.tracker_name}/clear_target')
-        self._clear_track = self.node.create_client(ClearTrack, f'{self.tracker_name}/clear_track')
+        # the tracker's own depth (100, not rclpy's 10): a burst of calls sent without waiting must not lose
+        # requests or answers from a full keep-last queue while this process is slow to take them
+        queue = service_qos()
+        self._set_target = self.node.create_client(SetTarget, f'{self.tracker_name}/set_target', qos_profile=queue)
+        self._clear_target = self.node.create_client(Trigger, f'{self.tracker_name}/clear_target', qos_profile=queue)
+        self._clear_track = self.node.create_client(ClearTrack, f'{self.tracker_name}/clear_track', qos_profile=queue)
         self._change_state = self.node.create_client(ChangeState, f'{self.manager_name}/change_state')
         self._get_state = self.node.create_client(GetState, f'{self.manager_name}/get_state')
         self._parameters = {
