@@ -36,3 +36,18 @@ def model_io():
 
 def video(name: str):
     return np.load(GOLDEN_DIR / f'track_{name}.npz')
+
+
+def assert_tracks_golden(tracker, name: str, what: str = '') -> None:
+    """``tracker`` initialised on golden video ``name`` and stepped through it gives the authors' boxes
+    (within 0.05 px) and best penalised scores (1e-4); scores in [0, 1]."""
+    import pytest
+
+    data = video(name)
+    tracker.initialize(data['frames'][0], data['init_bbox'])
+    for index in range(1, len(data['frames'])):
+        result = tracker.track(data['frames'][index])
+        np.testing.assert_allclose(result.box, data['boxes'][index], atol=0.05, rtol=0,
+                                   err_msg=f'{what} {name} frame {index}')
+        assert result.penalized_score == pytest.approx(float(data['best_pscore'][index]), abs=1e-4)
+        assert 0.0 <= result.score <= 1.0

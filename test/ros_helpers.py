@@ -217,6 +217,44 @@ def running_bringup(directory: Path, *ros_args: str, namespace: str = '', client
             print(bringup.log())
 
 
+@contextlib.contextmanager
+def in_process_tracker(handle, topic: str, rgb: np.ndarray, client_name: str, rate_hz: float, threads: int,
+                       frame_id: str = '', **parameters) -> Iterator[tuple[object, ImageFeed]]:
+    """A ``TrackerNode`` on ``handle`` (loaded and active) in this process, spun by a multi-threaded
+    executor of ``threads``, with ``parameters`` (image_topic: ``topic``); a client ``client_name`` and a
+    camera publishing ``rgb`` at ``rate_hz``; yields (client, feed) once the node processed a frame.
+    Needs an initialised rclpy (:func:`ros_context`); the handle stays the caller's."""
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import Image
+
+    from transt_ros.ros.client import TrackerClient
+    from transt_ros.ros.tracker_node import TrackerNode
+
+    height, width = rgb.shape[:2]
+    image = Image(height=height, width=width, encoding='rgb8', step=width * 3, data=rgb.tobytes())
+    image.header.frame_id = frame_id
+    overrides = [Parameter(name, value=value) for name, value in {'image_topic': topic, **parameters}.items()]
+    node = TrackerNode(handle, parameter_overrides=overrides)
+    executor = MultiThreadedExecutor(num_threads=threads)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    client = TrackerClient(client_name)
+    feed = ImageFeed(client, topic, [(image, 'frame')])
+    try:
+        client.wait_for_services()
+        feed.wait_for_subscriber()
+        feed.start(rate_hz)
+        # ~/detections comes with every processed frame (a ~/status also comes from the diagnostics tick)
+        client.detections.wait_for(what='a processed frame (the node receives images)')
+        yield client, feed
+    finally:
+        feed.stop()
+        client.close()
+        executor.shutdown()
+        node.destroy_node()
+
+
 class ImageFeed:
     """A camera in the test process: prepared frames published on ``topic`` (rgb8 Image), each stamped
     now, one by one or by a thread at a fixed rate; remembers each stamp's payload (e.g. the box of the

@@ -16,7 +16,7 @@ import torch
 
 from transt_ros.ros.device_calls import THREAD_NAME, DeviceCalls
 
-from .ros_helpers import ImageFeed, ros_context, write_light_checkpoint
+from .ros_helpers import in_process_tracker, ros_context, write_light_checkpoint
 
 TOPIC = '/device_calls_cam/image'
 WIDTH, HEIGHT = 320, 240
@@ -70,13 +70,7 @@ def run_node_with_device_thread(model, device: str, cuda_graph: bool, cycles: in
     """An in-process tracker node on ``model`` with the device thread on; ``cycles`` x (set 3 targets by
     service while frames flow at 20 Hz, re-set one, clear one, clear all); -> the names of the threads that
     ran the model's template and track calls."""
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
-    from transt_ros.ros.client import TrackerClient
     from transt_ros.ros.model_handle import ModelHandle
-    from transt_ros.ros.tracker_node import TrackerNode
 
     threads: set[str] = set()
     for name in ('template', 'track'):
@@ -88,39 +82,24 @@ def run_node_with_device_thread(model, device: str, cuda_graph: bool, cycles: in
 
         setattr(model, name, recorded)
     rgb = np.random.default_rng(3).integers(40, 200, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    image = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3, data=rgb.tobytes())
     with ros_context():
         handle = ModelHandle()
         handle.load(model, device, 'fp32', cuda_graph=cuda_graph)
         handle.calls.use_own_thread(True)
         handle.set_active(True)
-        node = TrackerNode(handle, parameter_overrides=[Parameter('image_topic', value=TOPIC),
-                                                        Parameter('max_targets', value=4)])
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        client = TrackerClient('device_calls_client')
-        feed = ImageFeed(client, TOPIC, [(image, 'frame')])
         try:
-            client.wait_for_services()
-            feed.wait_for_subscriber()
-            feed.start(20.0)
-            client.detections.wait_for(what='a processed frame')
-            for _ in range(cycles):
-                replies = [client.set_target_async(*box) for box in BOXES]  # three requests at once
-                ids = [client.answer(reply).track_id for reply in replies]
-                assert all(ids), ids
-                again = client.set_target(*BOXES[0], track_id=ids[1])  # re-set a live track
-                assert again.accepted, again.reason
-                assert client.clear_track(ids[2]).success
-                client.detections.wait_for(lambda m: len(m.detections) == 2, what='two tracks after clear_track')
-                assert client.clear_target().success
-                client.detections.wait_for(lambda m: len(m.detections) == 0, what='no track after clear_target')
+            with in_process_tracker(handle, TOPIC, rgb, 'device_calls_client', 20.0, 4, max_targets=4) as (client, _):
+                for _ in range(cycles):
+                    replies = [client.set_target_async(*box) for box in BOXES]  # three requests at once
+                    ids = [client.answer(reply).track_id for reply in replies]
+                    assert all(ids), ids
+                    again = client.set_target(*BOXES[0], track_id=ids[1])  # re-set a live track
+                    assert again.accepted, again.reason
+                    assert client.clear_track(ids[2]).success
+                    client.detections.wait_for(lambda m: len(m.detections) == 2, what='two tracks after clear_track')
+                    assert client.clear_target().success
+                    client.detections.wait_for(lambda m: len(m.detections) == 0, what='no track after clear_target')
         finally:
-            feed.stop()
-            client.close()
-            executor.shutdown()
-            node.destroy_node()
             handle.close()
     return threads
 

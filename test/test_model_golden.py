@@ -8,7 +8,7 @@ from transt_ros.model.inference import fast_inference_copy, fold_batchnorm, refe
 from transt_ros.model.position_encoding import sine_position_encoding
 from transt_ros.tracking import Tracker
 
-from .golden_helpers import VIDEOS, authors_key_rows, model_io, video
+from .golden_helpers import VIDEOS, assert_tracks_golden, authors_key_rows, model_io
 
 
 def test_state_dict_keys_match_the_authors_layout():
@@ -44,15 +44,7 @@ def test_backbone_and_position_encoding_equal_golden(golden_model):
 @pytest.mark.parametrize('name', VIDEOS)
 def test_tracker_boxes_equal_golden(golden_model, name, path, device_crop):
     """The host paths and the device step (the body of the CUDA graph, run eagerly here)."""
-    data = video(name)
-    tracker = Tracker(golden_model, path=path, device_crop=device_crop)
-    tracker.initialize(data['frames'][0], data['init_bbox'])
-    for index in range(1, len(data['frames'])):
-        result = tracker.track(data['frames'][index])
-        np.testing.assert_allclose(result.box, data['boxes'][index], atol=0.05, rtol=0,
-                                   err_msg=f'{name} frame {index}')
-        assert result.penalized_score == pytest.approx(float(data['best_pscore'][index]), abs=1e-4)
-        assert 0.0 <= result.score <= 1.0
+    assert_tracks_golden(Tracker(golden_model, path=path, device_crop=device_crop), name)
 
 
 def test_light_variants_build_and_run():

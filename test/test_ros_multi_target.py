@@ -8,7 +8,6 @@ through topics and services. Every test gets a node of its own, receiving a came
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import pytest
 
 from transt_ros.ros.targeting import LOST, TRACKING
 
-from .ros_helpers import SCORE, ImageFeed, ros_context, write_light_checkpoint
+from .ros_helpers import SCORE, ImageFeed, in_process_tracker, ros_context, write_light_checkpoint
 
 pytestmark = pytest.mark.ros
 
@@ -58,14 +57,8 @@ class MultiNode:
 @pytest.fixture()
 def multi(tmp_path):
     """An in-process transt_tracker with max_targets 4 and a counted model, receiving a camera at 8 Hz."""
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
-
     from transt_ros.checkpoint import load_model
-    from transt_ros.ros.client import TrackerClient
     from transt_ros.ros.model_handle import ModelHandle
-    from transt_ros.ros.tracker_node import TrackerNode
     from transt_ros.tracking import prepare_model
 
     model = prepare_model(load_model(write_light_checkpoint(tmp_path / 'light.pth')))
@@ -78,32 +71,13 @@ def multi(tmp_path):
 
     model.track = counted_track
     rgb = np.random.default_rng(1).integers(40, 120, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-    image = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3, data=rgb.tobytes())
-    image.header.frame_id = 'multi_camera'
     with ros_context():
         handle = ModelHandle()
         handle.load(model, 'cpu', 'fp32')
         handle.set_active(True)
-        node = TrackerNode(handle, parameter_overrides=[
-            Parameter('image_topic', value=TOPIC), Parameter('max_targets', value=4),
-            Parameter('lost_frames', value=2), Parameter('diagnostics_period', value=0.3)])
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        client = TrackerClient('multi_target_client')
-        feed = ImageFeed(client, TOPIC, [(image, 'frame')])
-        try:
-            client.wait_for_services()
-            feed.wait_for_subscriber()
-            feed.start(8.0)
-            # ~/detections comes with every processed frame (a ~/status also comes from the diagnostics tick)
-            client.detections.wait_for(what='a processed frame (the node receives images)')
+        with in_process_tracker(handle, TOPIC, rgb, 'multi_target_client', 8.0, 3, frame_id='multi_camera',
+                                max_targets=4, lost_frames=2, diagnostics_period=0.3) as (client, feed):
             yield MultiNode(client, feed, calls)
-        finally:
-            feed.stop()
-            client.close()
-            executor.shutdown()
-            node.destroy_node()
 
 
 def start_four_tracks(client) -> tuple[list[str], str, object]:

@@ -15,7 +15,7 @@ from transt_ros.tracking import MultiTracker, Tracker
 from transt_ros.tracking.tracker import prepare_model
 from transt_ros.training.synthetic import SyntheticVideos
 
-from .golden_helpers import VIDEOS, video
+from .golden_helpers import VIDEOS, assert_tracks_golden, video
 
 CPU_RUNTIMES = [name for name in ('openvino', 'onnxruntime') if backends.installed(name)]
 needs_openvino = pytest.mark.skipif(not backends.installed('openvino'), reason='openvino is not installed')
@@ -24,14 +24,7 @@ needs_openvino = pytest.mark.skipif(not backends.installed('openvino'), reason='
 @pytest.mark.parametrize('backend', CPU_RUNTIMES)
 @pytest.mark.parametrize('name', VIDEOS)
 def test_fp32_runtimes_give_the_golden_boxes(golden_model, backend, name):
-    data = video(name)
-    tracker = Tracker(golden_model, backend=backend)
-    tracker.initialize(data['frames'][0], data['init_bbox'])
-    for index in range(1, len(data['frames'])):
-        result = tracker.track(data['frames'][index])
-        np.testing.assert_allclose(result.box, data['boxes'][index], atol=0.05, rtol=0,
-                                   err_msg=f'{backend} {name} frame {index}')
-        assert result.penalized_score == pytest.approx(float(data['best_pscore'][index]), abs=1e-4)
+    assert_tracks_golden(Tracker(golden_model, backend=backend), name, backend)
 
 
 def test_cpu_runtimes_are_in_the_lock():
