@@ -125,7 +125,8 @@ def test_processing_stats_report_means_per_period():
 
 def test_settings_change_as_one_value_and_check_the_thresholds():
     values = dict(label='target', lost_threshold=0.3, recover_threshold=0.5, lost_frames=5, window_influence=0.49,
-                  reacquire=True, click_box_size=64, double_click_timeout=1.0, max_image_pixels=100, input_timeout=2.0,
+                  reacquire=True, reacquire_max_tiles=9, click_box_size=64, double_click_timeout=1.0,
+                  max_image_pixels=100, input_timeout=2.0,
                   catch_up_timeout=2.0, lost_track_timeout=0.0, depth_stamp_tolerance=0.02, depth_min_range=0.1,
                   depth_max_range=20.0, depth_min_valid_fraction=0.2, unrelated='ignored')
     settings = TrackerSettings.from_values(values)
@@ -133,6 +134,9 @@ def test_settings_change_as_one_value_and_check_the_thresholds():
     assert settings.lost_threshold == 0.3 and changed.lost_threshold == 0.7
     assert 'must not exceed' in changed.problem() and settings.problem() is None
     assert changed.hysteresis().lost_threshold == 0.7 and settings.input().max_image_pixels == 100
+    assert settings.reacquire_params().max_tiles == 9
+    assert settings.with_changes({'reacquire_max_tiles': 1}).reacquire_params().max_tiles == 1
+    assert settings.with_changes({'reacquire': False}).reacquire_params() is None
 
 
 # ------------------------------------------------------------------------ track engine

@@ -142,6 +142,9 @@ TRACKER_PARAMETERS = (
                   'whole frame in tiles (at most 10 crops more per frame); a candidate scoring recover_threshold '
                   'or more outside the usual window, of the target\'s colours and found again on the next frame, '
                   'takes over. false: the authors\' search only.'),
+    ParameterSpec('reacquire_max_tiles', 9, 'Most whole-frame tiles searched per LOST frame, each one more crop '
+                  'through the network (the tiles take turns over the frames): a LOST frame costs at most '
+                  '2 + this many crops.', value_range=(1, 64)),
     ParameterSpec('click_box_size', 64, 'Side of the square box a single click sets [px].',
                   value_range=(4, 4096)),
     ParameterSpec('double_click_timeout', 1.0, 'Two clicks within this time set a box by its corners [s].',

@@ -148,7 +148,7 @@ class TargetRequests:
         settings = self._settings()
         try:
             limited = limit_box(box, height, width)
-            tracker, generation = self._engine.tracker(settings.window_influence, settings.reacquire)
+            tracker, generation = self._engine.tracker(settings.window_influence, settings.reacquire_params())
         except (TrackerInputError, ModelUnavailable) as error:
             raise TargetRejected(str(error)) from None
         notes = []

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tracking import Tracker
+from ..tracking.reacquire import ReacquireParams, reacquire_params
 from ..tracking.track_registry import Hysteresis, StepResult, Track, TrackRegistry
 from .model_handle import ModelHandle, ModelUnavailable
 
@@ -71,13 +72,15 @@ class TrackEngine:
     def one_target(self) -> bool:
         return self.max_targets == 1
 
-    def tracker(self, window_influence: float, reacquire: bool = False) -> tuple[Tracker, int]:
+    def tracker(self, window_influence: float, reacquire: bool | ReacquireParams | None = None
+                ) -> tuple[Tracker, int]:
         """The batched tracker on the active model, and the model generation it belongs to;
-        ``reacquire``: LOST tracks are searched wider (``tracking/reacquire.py``).
+        ``reacquire``: LOST tracks are searched wider (``tracking/reacquire.py``; True: default bounds).
 
         Cached under (model generation, window_influence, reacquire): the generation changes with every
         load or release and is never reused, and the device step bakes the window into constants, so a
         cached tracker never outlives its model, its window or its search. Raises ModelUnavailable."""
+        reacquire = reacquire_params(reacquire)
         with self._tracker_lock:
             key = (self.handle.generation, window_influence, reacquire)
             if self._tracker is None or self._tracker_key != key:
@@ -95,8 +98,8 @@ class TrackEngine:
             raise ModelChanged(f'the model was deactivated while the target was being set ({self.handle.describe()})')
 
     def step(self, rgb: np.ndarray, seq: int, window_influence: float, hysteresis: Hysteresis,
-             lost_track_timeout: float, publish: Callable[[FrameStep], None], reacquire: bool = False
-             ) -> FrameStep | None:
+             lost_track_timeout: float, publish: Callable[[FrameStep], None],
+             reacquire: bool | ReacquireParams | None = None) -> FrameStep | None:
         """Track every live track on frame ``seq`` (one batched forward; with ``reacquire`` one more for
         the LOST tracks' wider search), drop the expired ones and call ``publish`` with the outcome while
         the tracks are still locked (a clear cannot slip in between). None when every track already

@@ -255,7 +255,8 @@ class TrackerNode(Node):
             published['at'] = time.perf_counter()
 
         outcome = self.engine.step(rgb, frame.seq, settings.window_influence, settings.hysteresis(),
-                                   settings.lost_track_timeout, publish, reacquire=settings.reacquire)
+                                   settings.lost_track_timeout, publish,
+                                   reacquire=settings.reacquire_params())
         if outcome is None:
             return  # already tracked while catching up after a SetTarget with a stamp
         latency_ms = self._latency_ms(frame)

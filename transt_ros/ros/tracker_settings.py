@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..tracking.depth_position import DepthSettings
+from ..tracking.reacquire import ReacquireParams
 from ..tracking.track_registry import Hysteresis
 
 
@@ -27,6 +28,7 @@ class TrackerSettings:
     lost_frames: int
     window_influence: float
     reacquire: bool
+    reacquire_max_tiles: int
     click_box_size: float
     double_click_timeout: float
     max_image_pixels: int
@@ -60,6 +62,10 @@ class TrackerSettings:
     def depth(self) -> DepthSettings:
         return DepthSettings(self.depth_min_range, self.depth_max_range,
                              min_valid_fraction=self.depth_min_valid_fraction)
+
+    def reacquire_params(self) -> ReacquireParams | None:
+        """The LOST tracks' wider search (None: ``reacquire`` off)."""
+        return ReacquireParams(max_tiles=self.reacquire_max_tiles) if self.reacquire else None
 
     def hysteresis(self) -> Hysteresis:
         return Hysteresis(self.lost_threshold, self.recover_threshold, self.lost_frames)

@@ -100,6 +100,13 @@ class ReacquireParams:
         return int(math.floor(math.log(self.max_search_scale) / math.log(self.growth) + 1e-9))
 
 
+def reacquire_params(value: bool | ReacquireParams | None) -> ReacquireParams | None:
+    """``Tracker(reacquire=...)``'s value as parameters: True the defaults, False/None off."""
+    if isinstance(value, ReacquireParams):
+        return value
+    return ReacquireParams() if value else None
+
+
 @dataclass
 class LostSearch:
     """One target's re-acquisition state.

@@ -17,7 +17,7 @@ from .crop import FrameUploader, context_side, crop_and_resize, normalize_crop
 from .device_step import StepConstants, device_track_step, pack_geometry, search_sides
 from .graph_step import DEFAULT_MAX_GRAPHS, shared_graph_step, tf32_scope
 from .postprocess import PostprocessParams, clip_box, decode_box, hanning_window, penalize
-from .reacquire import LostSearch, ReacquireParams, SearchCrop, best_candidate, wide_crops
+from .reacquire import LostSearch, ReacquireParams, SearchCrop, best_candidate, reacquire_params, wide_crops
 
 PATHS = {'fast': fast_inference_copy, 'reference': reference_copy}
 
@@ -120,8 +120,7 @@ class Tracker:
             raise ValueError(f'cuda_graph needs a CUDA device, got {self.device}; '
                              'device_crop=True runs the same step eagerly on any device')
         self.params = PostprocessParams(**postprocess_params)
-        self.reacquire: ReacquireParams | None = (
-            reacquire if isinstance(reacquire, ReacquireParams) else ReacquireParams() if reacquire else None)
+        self.reacquire: ReacquireParams | None = reacquire_params(reacquire)
         self.path = path
         self.model = model if prepared else prepare_model(model, device, precision, path, backend)
         self.backend = model_backend(self.model)
