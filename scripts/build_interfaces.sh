@@ -42,42 +42,21 @@ fail() {
   exit 1
 }
 
-# Some wheel CMake export files name the wheel build host's Python/numpy include dirs:
-# point them at this interpreter's.
-py_inc="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
-np_inc="$("$py" -c 'import numpy; print(numpy.get_include())')"
-host_np='/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include'
-host_py='/opt/python/cp311-cp311/include/python3.11'
-mapfile -t stale < <(grep -rlF -e "$host_np" -e "$host_py" "$venv/share" --include='*.cmake' 2>/dev/null || true)
-if [ "${#stale[@]}" -gt 0 ]; then
-  sed -i -e "s|$host_np|$np_inc|g" -e "s|$host_py|$py_inc|g" "${stale[@]}"
-fi
+# shellcheck source=scripts/interfaces_lib.sh
+source scripts/interfaces_lib.sh
+fix_wheel_cmake_paths "$py" "$venv"   # sets py_inc, np_inc
 
 inputs_hash() {  # hash of the given files/dirs (recursively), this script and the interpreter
   {
     find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' 2>/dev/null | LC_ALL=C sort \
       | xargs -r sha256sum
-    sha256sum scripts/build_interfaces.sh
+    sha256sum scripts/build_interfaces.sh scripts/interfaces_lib.sh
     echo "$py_inc $np_inc"
   } | sha256sum | cut -d' ' -f1
 }
 
 build_pkg() {  # name source-dir extra-cmake-args...
-  local name="$1" src="$2"
-  shift 2
-  local bdir="$work/$name"
-  echo "=== $name: configure" >>"$log"
-  cmake -S "$src" -B "$bdir" \
-    -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$prefix;$venv" \
-    -DCMAKE_INSTALL_PREFIX="$prefix" \
-    -DPython3_EXECUTABLE="$py" \
-    -DPYTHON_INSTALL_DIR="$pydir" \
-    -DBUILD_TESTING=OFF \
-    -DCMAKE_INSTALL_MESSAGE=NEVER \
-    "$@" >>"$log" 2>&1 || fail "cmake configure of $name"
-  echo "=== $name: build + install" >>"$log"
-  cmake --build "$bdir" --target install -- -j2 >>"$log" 2>&1 || fail "build of $name"
+  cmake_install_package "$1" "$2" "$work/$1" "$py" "$venv" "${@:3}"
 }
 
 built=()

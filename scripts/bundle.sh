@@ -260,7 +260,7 @@ iface_dir="$work/interfaces-$py_version"
 iface_hash="$( {
   find msg srv resource CMakeLists.txt package.xml transt_ros/__init__.py launch config ros_deps/vision_msgs \
     -type f ! -path '*/__pycache__/*' ! -name '*.pyc' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum
-  sha256sum scripts/bundle.sh
+  sha256sum scripts/bundle.sh scripts/interfaces_lib.sh
   echo "$py_version $build_venv"; cat "$build_venv/.bundle-stamp" 2>/dev/null || grep -E '^ros-' "$lock"
 } | sha256sum | cut -c1-16)"
 iface_wheel="$iface_dir/transt_ros_interfaces-$project_version-$tag-$tag-linux_x86_64.whl"
@@ -272,23 +272,11 @@ if [ "$(cat "$iface_dir/.stamp" 2>/dev/null)" != "$iface_hash" ] || [ ! -f "$ifa
   pydir="lib/python$py_version/site-packages"
   export AMENT_PREFIX_PATH="$prefix:$build_venv"
   export PATH="$build_venv/bin:$PATH"
-  # Some wheel CMake export files name the wheel build host's Python/numpy include dirs.
-  py_inc="$("$build_py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
-  np_inc="$("$build_py" -c 'import numpy; print(numpy.get_include())')"
-  host_np="/opt/python/$tag-$tag/lib/python$py_version/site-packages/numpy/_core/include"
-  host_py="/opt/python/$tag-$tag/include/python$py_version"
-  mapfile -t stale < <(grep -rlF -e "$host_np" -e "$host_py" "$build_venv/share" --include='*.cmake' 2>/dev/null || true)
-  if [ "${#stale[@]}" -gt 0 ]; then
-    sed -i -e "s|$host_np|$np_inc|g" -e "s|$host_py|$py_inc|g" "${stale[@]}"
-  fi
+  # shellcheck source=scripts/interfaces_lib.sh
+  source "$root/scripts/interfaces_lib.sh"
+  fix_wheel_cmake_paths "$build_py" "$build_venv"
   build_pkg() {  # name source-dir extra-cmake-args...
-    local name="$1" src="$2"
-    shift 2
-    cmake -S "$src" -B "$iface_dir/build/$name" -DCMAKE_BUILD_TYPE=Release \
-      -DCMAKE_PREFIX_PATH="$prefix;$build_venv" -DCMAKE_INSTALL_PREFIX="$prefix" \
-      -DPython3_EXECUTABLE="$build_py" -DPYTHON_INSTALL_DIR="$pydir" -DBUILD_TESTING=OFF \
-      -DCMAKE_INSTALL_MESSAGE=NEVER "$@" >>"$log" 2>&1 || fail "cmake configure of $name"
-    cmake --build "$iface_dir/build/$name" --target install -- -j2 >>"$log" 2>&1 || fail "build of $name"
+    cmake_install_package "$1" "$2" "$iface_dir/build/$1" "$build_py" "$build_venv" "${@:3}"
   }
   build_pkg vision_msgs "$root/ros_deps/vision_msgs"
   # From a staged copy (with .venv inside the checkout, CMake refuses .venv's include dirs as
